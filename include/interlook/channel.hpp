@@ -1,0 +1,118 @@
+#pragma once
+// Typed single-producer/single-consumer channels between the core and the
+// extensions, and the two ends an extension sees: its inbox and its outbox.
+
+#include <interlook/detail/moodycamel.hpp>
+#include <interlook/duration.hpp>
+#include <interlook/message.hpp>
+#include <interlook/wakeup.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <utility>
+
+namespace interlook {
+
+// An unbounded SPSC queue of T whose consumer is woken through a wakeup that
+// may be shared with other channels (the core consumes many). Items are
+// moved in and moved out, never copied.
+template <class T>
+class channel {
+ public:
+  explicit channel(wakeup& consumer, std::size_t initial_capacity = 64)
+      : queue_(initial_capacity), consumer_(&consumer) {}
+  channel(const channel&) = delete;
+  channel& operator=(const channel&) = delete;
+
+  // Producer side. Returns false, leaving `item` untouched, once closed.
+  bool send(T&& item) {
+    if (closed_.load(std::memory_order_acquire)) return false;
+    queue_.enqueue(std::move(item));
+    consumer_->notify();
+    return true;
+  }
+
+  // Consumer side.
+  bool try_receive(T& out) { return queue_.try_dequeue(out); }
+
+  // Either side: no more sends are accepted; the consumer still drains what
+  // was sent before.
+  void close() noexcept {
+    closed_.store(true, std::memory_order_release);
+    consumer_->notify();
+  }
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  std::size_t size_approx() const { return queue_.size_approx(); }
+  wakeup& consumer_wakeup() const noexcept { return *consumer_; }
+
+ private:
+  moodycamel::ReaderWriterQueue<T> queue_;
+  wakeup* consumer_;
+  std::atomic<bool> closed_{false};
+};
+
+// A channel with its own wakeup: what the core sends an extension on.
+template <class T>
+class mailbox {
+ public:
+  explicit mailbox(std::size_t initial_capacity = 64) : channel_(wakeup_, initial_capacity) {}
+  channel<T>& get() noexcept { return channel_; }
+
+ private:
+  wakeup wakeup_;
+  channel<T> channel_;
+};
+
+// What an extension receives on. Blocking receives return nullopt once the
+// channel is closed and drained: that is the extension's signal to return
+// from start().
+class inbox {
+ public:
+  using clock = wakeup::clock;
+
+  explicit inbox(channel<message>& ch) noexcept : channel_(&ch) {}
+
+  bool try_receive(message& out) { return channel_->try_receive(out); }
+
+  std::optional<message> receive() { return receive_until(clock::time_point::max()); }
+
+  // nullopt on timeout or when closed; closed() tells which.
+  std::optional<message> receive_until(clock::time_point deadline) {
+    message m;
+    auto& w = channel_->consumer_wakeup();
+    for (;;) {
+      auto ticket = w.prepare();
+      if (channel_->try_receive(m)) return m;
+      if (channel_->closed()) return std::nullopt;
+      if (clock::now() >= deadline) return std::nullopt;
+      w.wait_until(ticket, deadline);
+    }
+  }
+
+  std::optional<message> receive_for(duration timeout) {
+    return receive_until(clock::now() + std::chrono::duration_cast<clock::duration>(timeout));
+  }
+
+  bool closed() const noexcept { return channel_->closed(); }
+  void close() noexcept { channel_->close(); }
+
+ private:
+  channel<message>* channel_;
+};
+
+// What an extension sends its answers and events on.
+class outbox {
+ public:
+  explicit outbox(channel<message>& ch) noexcept : channel_(&ch) {}
+
+  // False when the core no longer listens (shutdown): the message is dropped.
+  bool send(message m) { return channel_->send(std::move(m)); }
+
+ private:
+  channel<message>* channel_;
+};
+
+}  // namespace interlook

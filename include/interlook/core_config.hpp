@@ -1,0 +1,102 @@
+#pragma once
+// The `core` section of the configuration file (Go interlook's keys kept).
+
+#include <interlook/config_error.hpp>
+#include <interlook/config_fields.hpp>
+#include <interlook/duration.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace interlook {
+
+enum class log_level : std::uint8_t { debug, info, warn, error };
+
+constexpr std::string_view to_string(log_level l) noexcept {
+  switch (l) {
+    case log_level::debug: return "DEBUG";
+    case log_level::info: return "INFO";
+    case log_level::warn: return "WARN";
+    case log_level::error: return "ERROR";
+  }
+  return "?";
+}
+
+// Case-insensitive, like Go's logrus.ParseLevel; "WARNING" is accepted too.
+constexpr std::optional<log_level> parse_log_level(std::string_view s) noexcept {
+  auto eq = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      char c = a[i];
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      if (c != b[i]) return false;
+    }
+    return true;
+  };
+  if (eq(s, "DEBUG")) return log_level::debug;
+  if (eq(s, "INFO")) return log_level::info;
+  if (eq(s, "WARN") || eq(s, "WARNING")) return log_level::warn;
+  if (eq(s, "ERROR")) return log_level::error;
+  return std::nullopt;
+}
+
+// Hooks for the YAML decoder and the settings printer (found by ADL).
+inline std::optional<log_level> parse_setting(std::string_view s, log_level*) { return parse_log_level(s); }
+inline std::string_view setting_hint(log_level*) { return "DEBUG, INFO, WARN or ERROR"; }
+inline std::string print_value(log_level l) { return std::string(to_string(l)); }
+
+struct core_config {
+  log_level logLevel = log_level::info;
+  std::uint16_t listenPort = 8080;
+  std::string listenAddress;  // empty: all interfaces, as Go interlook did
+  std::string logFile = "stdout";
+  std::string workflowSteps;  // required unless the binary fixes its workflow
+  std::string workflowEntriesFile = "./flowentries.db";
+  // Go interlook polled its entries on this interval; this core is event
+  // driven, so the key is accepted and only bounds how late a due retry runs.
+  duration workflowActivityLauncherInterval = std::chrono::seconds(3);
+  duration workflowHousekeeperInterval = std::chrono::seconds(60);
+  duration serviceWIPTimeout = std::chrono::seconds(90);
+  duration cleanUndeployedServiceAfter = std::chrono::minutes(10);
+  duration serviceMaxLastUpdated = std::chrono::seconds(90);
+  duration retryInitialInterval = std::chrono::seconds(5);
+  duration retryMaxInterval = std::chrono::minutes(5);
+
+  static constexpr auto fields() {
+    return interlook::fields(
+        optional("logLevel", &core_config::logLevel), optional("listenPort", &core_config::listenPort),
+        optional("listenAddress", &core_config::listenAddress), optional("logFile", &core_config::logFile),
+        optional("workflowSteps", &core_config::workflowSteps),
+        optional("workflowEntriesFile", &core_config::workflowEntriesFile),
+        optional("workflowActivityLauncherInterval", &core_config::workflowActivityLauncherInterval),
+        optional("workflowHousekeeperInterval", &core_config::workflowHousekeeperInterval),
+        optional("serviceWIPTimeout", &core_config::serviceWIPTimeout),
+        optional("cleanUndeployedServiceAfter", &core_config::cleanUndeployedServiceAfter),
+        optional("serviceMaxLastUpdated", &core_config::serviceMaxLastUpdated),
+        optional("retryInitialInterval", &core_config::retryInitialInterval),
+        optional("retryMaxInterval", &core_config::retryMaxInterval));
+  }
+
+  void validate() const {
+    auto positive = [](std::string_view key, duration d) {
+      if (d <= duration::zero()) throw invalid_setting(std::string(key), "must be longer than 0s");
+    };
+    positive("workflowActivityLauncherInterval", workflowActivityLauncherInterval);
+    positive("workflowHousekeeperInterval", workflowHousekeeperInterval);
+    positive("serviceWIPTimeout", serviceWIPTimeout);
+    positive("serviceMaxLastUpdated", serviceMaxLastUpdated);
+    positive("retryInitialInterval", retryInitialInterval);
+    positive("retryMaxInterval", retryMaxInterval);
+    if (cleanUndeployedServiceAfter < duration::zero())
+      throw invalid_setting("cleanUndeployedServiceAfter", "must not be negative");
+    if (retryMaxInterval < retryInitialInterval)
+      throw invalid_setting("retryMaxInterval", "must not be shorter than retryInitialInterval");
+    if (workflowEntriesFile.empty()) throw invalid_setting("workflowEntriesFile", "must not be empty");
+    if (logFile.empty()) throw invalid_setting("logFile", "must not be empty (use stdout)");
+  }
+};
+
+}  // namespace interlook

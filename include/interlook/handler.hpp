@@ -1,0 +1,96 @@
+#pragma once
+// Provisioners written as one function.
+//
+//   struct my_lb {
+//     static constexpr std::string_view name = "lb.mine";
+//     struct config { ... };
+//     explicit my_lb(const config&);
+//     interlook::message handle(interlook::message m);  // may throw
+//   };
+//
+// provisioner_adapter<my_lb> is an extension: it runs the receive loop,
+// answers every message, turns an exception into the answer's `error`, and
+// stops when its inbox closes. registry<> applies it automatically.
+
+#include <interlook/extension.hpp>
+
+#include <atomic>
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace interlook {
+
+template <class H>
+concept handler = named_extension<H> && !is_provider_name(std::string_view(H::name)) &&
+                  configurable_extension<H> && requires(H& h, message m) {
+                    { h.handle(std::move(m)) } -> std::same_as<message>;
+                  };
+
+template <handler H>
+class provisioner_adapter {
+ public:
+  static constexpr std::string_view name = H::name;
+  using config = typename H::config;
+  using handler_type = H;
+
+  explicit provisioner_adapter(const config& c) : handler_(c) {}
+
+  void start(inbox& in, outbox& out) {
+    inbox_.store(&in, std::memory_order_release);
+    if (stopped_.load(std::memory_order_acquire)) return;
+    while (auto m = in.receive()) out.send(handle_safely(std::move(*m)));
+  }
+
+  void stop() {
+    stopped_.store(true, std::memory_order_release);
+    if (auto* in = inbox_.load(std::memory_order_acquire)) in->close();
+  }
+
+  H& get() noexcept { return handler_; }
+
+  // One message through the handler, exceptions captured; usable directly in
+  // tests of a handler.
+  message handle_safely(message m) {
+    auto act = m.action;
+    std::string service_name = m.service.name;
+    try {
+      return handler_.handle(std::move(m));
+    } catch (const std::exception& e) {
+      return error_answer(act, std::move(service_name), e.what());
+    } catch (...) {
+      return error_answer(act, std::move(service_name), "unknown exception");
+    }
+  }
+
+ private:
+  static message error_answer(action act, std::string service_name, std::string what) {
+    message r;
+    r.action = act;
+    r.service.name = std::move(service_name);
+    r.error = std::string(name) + ": " + (what.empty() ? std::string("failed") : std::move(what));
+    return r;
+  }
+
+  H handler_;
+  std::atomic<inbox*> inbox_{nullptr};
+  std::atomic<bool> stopped_{false};
+};
+
+namespace detail {
+template <class E>
+struct as_extension {
+  using type = E;
+};
+template <class E>
+  requires(!extension<E> && handler<E>)
+struct as_extension<E> {
+  using type = provisioner_adapter<E>;
+};
+}  // namespace detail
+
+// E itself when it is an extension; provisioner_adapter<E> when E is a handler.
+template <class E>
+using as_extension_t = typename detail::as_extension<E>::type;
+
+}  // namespace interlook

@@ -1,0 +1,120 @@
+#pragma once
+// The message model exchanged between the core and the extensions.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+namespace interlook {
+
+// What a message asks for. `remove` is written "delete" on the wire (a C++
+// keyword cannot name the enumerator).
+enum class action : std::uint8_t { add, update, remove, refresh };
+
+constexpr std::string_view to_string(action a) noexcept {
+  switch (a) {
+    case action::add: return "add";
+    case action::update: return "update";
+    case action::remove: return "delete";
+    case action::refresh: return "refresh";
+  }
+  return "?";
+}
+
+constexpr std::optional<action> parse_action(std::string_view s) noexcept {
+  if (s == "add") return action::add;
+  if (s == "update") return action::update;
+  if (s == "delete") return action::remove;
+  if (s == "refresh") return action::refresh;
+  return std::nullopt;
+}
+
+// One backend of a service: where its traffic goes and how much of it.
+struct target {
+  std::string host;
+  std::uint32_t port = 0;
+  std::uint32_t weight = 1;
+
+  friend bool operator==(const target&, const target&) = default;
+};
+
+struct service {
+  std::string provider;
+  std::string name;
+  std::vector<target> targets;
+  bool tls = false;
+  std::string public_ip;
+  std::vector<std::string> dns_names;  // "dns_name" on the wire, as in Go
+
+  friend bool operator==(const service&, const service&) = default;
+};
+
+struct message {
+  interlook::action action = action::add;
+  std::string sender;       // set by the core to the sending extension's name
+  std::string destination;  // the extension the core addresses
+  std::string error;        // empty means success
+  interlook::service service;
+
+  friend bool operator==(const message&, const message&) = default;
+};
+
+namespace detail {
+inline bool target_less(const target& a, const target& b) {
+  return std::tie(a.host, a.port) < std::tie(b.host, b.port);
+}
+inline bool same_endpoint(const target& a, const target& b) { return a.port == b.port && a.host == b.host; }
+}  // namespace detail
+
+// Puts targets in canonical form: sorted by host:port, duplicates of one
+// host:port merged into one target whose weight is the sum of their weights
+// (a weight of 0 counts as 1, so N plain copies give weight N).
+inline void merge_targets(std::vector<target>& targets) {
+  for (auto& t : targets)
+    if (t.weight == 0) t.weight = 1;
+  if (targets.size() < 2) return;
+  if (!std::is_sorted(targets.begin(), targets.end(), detail::target_less))
+    std::sort(targets.begin(), targets.end(), detail::target_less);
+  std::size_t out = 0;
+  for (std::size_t i = 1; i < targets.size(); ++i) {
+    if (detail::same_endpoint(targets[out], targets[i])) {
+      targets[out].weight += targets[i].weight;
+    } else if (++out != i) {
+      targets[out] = std::move(targets[i]);
+    }
+  }
+  targets.resize(out + 1);
+}
+
+inline std::vector<target> merged_targets(std::vector<target> targets) {
+  merge_targets(targets);
+  return targets;
+}
+
+namespace detail {
+// Order-insensitive equality of two lists, cheap when they already agree.
+template <class T, class Canon>
+bool same_elements(const std::vector<T>& a, const std::vector<T>& b, Canon canon) {
+  if (a == b) return true;
+  return canon(a) == canon(b);
+}
+}  // namespace detail
+
+// Two definitions are "the same" when their DNS aliases, TLS flag and targets
+// are equal; neither the order of targets or aliases nor duplicate targets
+// written out instead of weighted make a difference.
+inline bool same_definition(const service& a, const service& b) {
+  if (a.tls != b.tls) return false;
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  return detail::same_elements(a.dns_names, b.dns_names, sorted) &&
+         detail::same_elements(a.targets, b.targets, merged_targets);
+}
+
+}  // namespace interlook

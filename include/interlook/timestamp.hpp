@@ -1,0 +1,111 @@
+#pragma once
+// Wall-clock times in the state file and the API: RFC 3339 with nanoseconds,
+// the way Go's time.Time marshals them.
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace interlook {
+
+// Nanosecond wall-clock time. The default value (the Unix epoch) stands for
+// Go's zero time and is written as "0001-01-01T00:00:00Z": year 1 does not fit
+// in 64-bit nanoseconds, and no real event of this daemon happens in 1970.
+using timestamp = std::chrono::sys_time<std::chrono::nanoseconds>;
+
+inline constexpr std::string_view zero_time_text = "0001-01-01T00:00:00Z";
+
+inline bool is_zero(timestamp t) { return t.time_since_epoch().count() == 0; }
+
+inline timestamp now() {
+  return std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+}
+
+// "2024-05-01T12:03:04.5Z": UTC, fractional seconds without trailing zeros
+// (Go's RFC3339Nano layout).
+inline std::string format_timestamp(timestamp t) {
+  using namespace std::chrono;
+  if (is_zero(t)) return std::string(zero_time_text);
+  auto day = floor<days>(t);
+  year_month_day ymd{day};
+  auto in_day = t - day;
+  auto secs = floor<seconds>(in_day);
+  auto nanos = (in_day - secs).count();
+  hh_mm_ss<seconds> hms{secs};
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                        static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                        static_cast<int>(hms.seconds().count()));
+  std::string out(buf, static_cast<std::size_t>(n));
+  if (nanos) {
+    char frac[16];
+    std::snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(nanos));
+    std::string f(frac);
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  out += 'Z';
+  return out;
+}
+
+// Parses RFC 3339 with optional fractional seconds and a "Z" or "+hh:mm"
+// offset. Go's zero time maps to the zero timestamp.
+inline std::optional<timestamp> parse_timestamp(std::string_view s) {
+  using namespace std::chrono;
+  auto digits = [&](std::size_t pos, std::size_t count, int& out) {
+    if (pos + count > s.size()) return false;
+    int v = 0;
+    for (std::size_t i = pos; i < pos + count; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    out = v;
+    return true;
+  };
+  int Y, M, D, h, m, sec;
+  if (!digits(0, 4, Y) || s.size() < 20 || s[4] != '-' || !digits(5, 2, M) || s[7] != '-' || !digits(8, 2, D) ||
+      (s[10] != 'T' && s[10] != 't') || !digits(11, 2, h) || s[13] != ':' || !digits(14, 2, m) || s[16] != ':' ||
+      !digits(17, 2, sec))
+    return std::nullopt;
+  std::size_t pos = 19;
+  std::int64_t nanos = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    std::size_t start = pos;
+    std::int64_t scale = 100'000'000;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (scale) nanos += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+  }
+  if (pos >= s.size()) return std::nullopt;
+  int offset_minutes = 0;
+  if (s[pos] == 'Z' || s[pos] == 'z') {
+    ++pos;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    int oh, om;
+    if (!digits(pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(pos + 4, 2, om))
+      return std::nullopt;
+    offset_minutes = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  if (Y == 1 && M == 1 && D == 1 && h == 0 && m == 0 && sec == 0 && nanos == 0 && offset_minutes == 0)
+    return timestamp{};
+  year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
+  if (!ymd.ok() || h > 23 || m > 59 || sec > 60) return std::nullopt;
+  // Outside about 1678..2261 the value does not fit in 64-bit nanoseconds.
+  if (Y < 1678 || Y > 2261) return std::nullopt;
+  auto t = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec} - minutes{offset_minutes};
+  return timestamp{duration_cast<nanoseconds>(t.time_since_epoch()) + nanoseconds{nanos}};
+}
+
+}  // namespace interlook

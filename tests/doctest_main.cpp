@@ -1,0 +1,3 @@
+// doctest's runner, compiled once and shared by every unit test binary.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
