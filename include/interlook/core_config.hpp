@@ -55,8 +55,9 @@ struct core_config {
   std::string logFile = "stdout";
   std::string workflowSteps;  // required unless the binary fixes its workflow
   std::string workflowEntriesFile = "./flowentries.db";
-  // Go interlook polled its entries on this interval; this core is event
-  // driven, so the key is accepted and only bounds how late a due retry runs.
+  // Go interlook polled its entries on this interval. This core is event
+  // driven (it wakes on messages and on its own timers), so the key is
+  // accepted for compatibility and has no effect.
   duration workflowActivityLauncherInterval = std::chrono::seconds(3);
   duration workflowHousekeeperInterval = std::chrono::seconds(60);
   duration serviceWIPTimeout = std::chrono::seconds(90);
@@ -64,6 +65,8 @@ struct core_config {
   duration serviceMaxLastUpdated = std::chrono::seconds(90);
   duration retryInitialInterval = std::chrono::seconds(5);
   duration retryMaxInterval = std::chrono::minutes(5);
+  // On SIGINT/SIGTERM, how long in-flight steps may take to answer.
+  duration shutdownTimeout = std::chrono::seconds(10);
 
   static constexpr auto fields() {
     return interlook::fields(
@@ -77,7 +80,8 @@ struct core_config {
         optional("cleanUndeployedServiceAfter", &core_config::cleanUndeployedServiceAfter),
         optional("serviceMaxLastUpdated", &core_config::serviceMaxLastUpdated),
         optional("retryInitialInterval", &core_config::retryInitialInterval),
-        optional("retryMaxInterval", &core_config::retryMaxInterval));
+        optional("retryMaxInterval", &core_config::retryMaxInterval),
+        optional("shutdownTimeout", &core_config::shutdownTimeout));
   }
 
   void validate() const {
@@ -90,6 +94,7 @@ struct core_config {
     positive("serviceMaxLastUpdated", serviceMaxLastUpdated);
     positive("retryInitialInterval", retryInitialInterval);
     positive("retryMaxInterval", retryMaxInterval);
+    if (shutdownTimeout < duration::zero()) throw invalid_setting("shutdownTimeout", "must not be negative");
     if (cleanUndeployedServiceAfter < duration::zero())
       throw invalid_setting("cleanUndeployedServiceAfter", "must not be negative");
     if (retryMaxInterval < retryInitialInterval)

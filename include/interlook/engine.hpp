@@ -1,0 +1,411 @@
+#pragma once
+// The engine: extensions on their own threads, one core thread that owns
+// every workflow entry, SPSC channels between them, crash-safe persistence.
+//
+//   auto cfg = interlook::load_config_file<my_registry>("interlook.yml");
+//   interlook::logger log(cfg.core.logLevel, cfg.core.logFile);
+//   interlook::engine<my_registry> core(cfg, log, std::make_unique<interlook::state_store>(path));
+//   core.load_state();
+//   core.start();
+//   ...                       // signals: core.request_stop()
+//   return core.wait();       // 0 after a clean stop
+
+#include <interlook/channel.hpp>
+#include <interlook/config_file.hpp>
+#include <interlook/log.hpp>
+#include <interlook/registry.hpp>
+#include <interlook/state_machine.hpp>
+#include <interlook/store.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace interlook {
+
+// An extension that could not be built from its configuration.
+class extension_start_error : public std::runtime_error {
+ public:
+  extension_start_error(std::string extension, const std::string& reason)
+      : std::runtime_error("extension " + extension + " failed to start: " + reason),
+        extension_(std::move(extension)) {}
+  const std::string& extension() const noexcept { return extension_; }
+
+ private:
+  std::string extension_;
+};
+
+namespace detail {
+template <class Registry, class Seq>
+struct instance_tuple_of;
+template <class Registry, std::size_t... I>
+struct instance_tuple_of<Registry, std::index_sequence<I...>> {
+  using type = std::tuple<std::unique_ptr<typename Registry::template type_at<I>>...>;
+};
+
+// The two channels between the core and one workflow step.
+struct step_link {
+  explicit step_link(wakeup& core) : from(core), in(to.get()), out(from) {}
+  mailbox<message> to;     // core -> extension
+  channel<message> from;   // extension -> core
+  inbox in;
+  outbox out;
+  std::atomic<bool> stopping{false};
+};
+}  // namespace detail
+
+template <class Registry>
+class engine {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  engine(const loaded_config<Registry>& cfg, logger& log, std::unique_ptr<state_store> store = nullptr)
+      : cfg_(cfg.core),
+        log_(log),
+        store_(std::move(store)),
+        steps_(cfg.steps),
+        machine_(cfg.core, workflow_steps(cfg.steps),
+                 state_machine::sink{[this](std::size_t step, message&& m) { links_[step]->to.get().send(std::move(m)); },
+                                     [this](log_level l, const std::string& line) { log_.write(l, line); },
+                                     log.threshold()}) {
+    for (std::size_t j = 0; j < steps_.size(); ++j) links_.push_back(std::make_unique<detail::step_link>(core_wake_));
+    // Build every extension of the workflow; a failure names it.
+    for (auto s : steps_) {
+      Registry::with_type(s, [&](auto type) {
+        using E = typename decltype(type)::type;
+        constexpr std::size_t index = *Registry::find(E::name);
+        try {
+          std::get<index>(instances_) = std::make_unique<E>(*std::get<index>(cfg.extensions));
+        } catch (const std::exception& e) {
+          throw extension_start_error(std::string(E::name), e.what());
+        }
+      });
+    }
+  }
+
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  ~engine() {
+    if (core_thread_.joinable()) {
+      request_stop();
+      wait();
+    }
+  }
+
+  // Loads the saved entries (before start()). Throws store_error for a
+  // corrupt file unless start_empty, which renames it aside and starts empty.
+  void load_state(bool start_empty = false) {
+    if (!store_) return;
+    std::vector<std::string> warnings;
+    std::vector<stored_entry> saved;
+    try {
+      saved = store_->load(&warnings);
+    } catch (const store_error& e) {
+      if (!start_empty) throw;
+      log_.warn(std::string(e.what()) + "; starting empty as asked (--start-empty)");
+      std::string aside = store_->path() + ".corrupt";
+      std::rename(store_->path().c_str(), aside.c_str());
+      std::rename(store_->journal_path().c_str(), (store_->journal_path() + ".corrupt").c_str());
+      saved.clear();
+    }
+    for (auto& w : warnings) log_.warn(w);
+    for (auto& s : saved) {
+      auto position = machine_.position_of(s.state);
+      if (!position) {
+        log_.warn("service " + s.name + " was saved at step \"" + s.state +
+                  "\", which this workflow does not have; walking it again from the start");
+        s.value.position = 0;
+        s.value.work_in_progress = false;
+        s.value.error.clear();
+      } else {
+        s.value.position = *position;
+      }
+      machine_.restore(std::move(s.name), std::move(s.value));
+    }
+    if (!saved.empty()) log_.info("loaded " + std::to_string(saved.size()) + " entries from " + store_->path());
+    loaded_ = true;
+  }
+
+  // Starts the extension threads, then the core thread.
+  void start() {
+    for (std::size_t j = 0; j < steps_.size(); ++j) {
+      ext_threads_.emplace_back([this, j] { run_extension(j); });
+    }
+    core_thread_ = std::thread([this] { run_core(); });
+  }
+
+  // Asks for a clean stop; callable from any thread.
+  void request_stop() noexcept {
+    stop_requested_.store(true, std::memory_order_release);
+    core_wake_.notify();
+  }
+
+  // Waits for the core to finish its shutdown; 0 after a clean stop, 1 when
+  // an extension failed.
+  int wait() {
+    if (core_thread_.joinable()) core_thread_.join();
+    for (auto& t : ext_threads_)
+      if (t.joinable()) t.join();
+    return failed_.load() ? 1 : 0;
+  }
+
+  // Runs f(const state_machine&) on the core thread between two batches and
+  // returns its result: how the API and tests read the entries without
+  // locks around them.
+  template <class F>
+  auto ask(F f) -> std::future<std::invoke_result_t<F, const state_machine&>> {
+    using R = std::invoke_result_t<F, const state_machine&>;
+    auto task = std::make_shared<std::packaged_task<R(const state_machine&)>>(std::move(f));
+    auto fut = task->get_future();
+    {
+      std::lock_guard lock(jobs_mutex_);
+      jobs_.push_back([task](const state_machine& m) { (*task)(m); });
+    }
+    core_wake_.notify();
+    return fut;
+  }
+
+  // Blocks until pred(state_machine) holds after some batch, or the timeout
+  // passes; returns whether it held. The predicate runs on the core thread.
+  template <class Pred>
+  bool await(Pred pred, duration timeout) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    {
+      std::lock_guard lock(jobs_mutex_);
+      waiters_to_add_.push_back({std::function<bool(const state_machine&)>(std::move(pred)), done});
+    }
+    core_wake_.notify();
+    return fut.wait_for(timeout) == std::future_status::ready;
+  }
+
+  // The first extension failure (name and reason), if any.
+  std::optional<std::pair<std::string, std::string>> failure() const {
+    std::lock_guard lock(failure_mutex_);
+    return failure_;
+  }
+
+  const std::vector<step_index>& steps() const noexcept { return steps_; }
+
+  // Messages waiting in each direction, per workflow step (approximate).
+  std::vector<std::pair<std::size_t, std::size_t>> queue_depths() const {
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    for (auto& l : links_) out.emplace_back(l->to.get().size_approx(), l->from.size_approx());
+    return out;
+  }
+
+ private:
+  static std::vector<workflow_step> workflow_steps(const std::vector<step_index>& steps) {
+    std::vector<workflow_step> out;
+    for (auto s : steps) out.push_back(make_workflow_step(Registry::names[s]));
+    return out;
+  }
+
+  std::string_view step_name(std::size_t j) const { return Registry::names[steps_[j]]; }
+
+  // --- Extension threads -----------------------------------------------------
+
+  void run_extension(std::size_t j) {
+    auto& link = *links_[j];
+    std::string name(step_name(j));
+    try {
+      with_instance(j, [&](auto& ext) { ext.start(link.in, link.out); });
+      if (!link.stopping.load()) fail(name, "start() returned before the extension was stopped");
+    } catch (const std::exception& e) {
+      fail(name, e.what());
+    } catch (...) {
+      fail(name, "unknown exception");
+    }
+  }
+
+  template <class F>
+  void with_instance(std::size_t j, F&& f) {
+    Registry::with_type(steps_[j], [&](auto type) {
+      using E = typename decltype(type)::type;
+      constexpr std::size_t index = *Registry::find(E::name);
+      f(*std::get<index>(instances_));
+    });
+  }
+
+  void fail(const std::string& name, const std::string& reason) {
+    {
+      std::lock_guard lock(failure_mutex_);
+      if (!failure_) failure_.emplace(name, reason);
+    }
+    log_.error("extension " + name + " failed: " + reason + "; shutting down");
+    failed_.store(true);
+    request_stop();
+  }
+
+  void stop_extension(std::size_t j) {
+    auto& link = *links_[j];
+    link.stopping.store(true);
+    link.to.get().close();
+    with_instance(j, [](auto& ext) { ext.stop(); });
+    if (ext_threads_[j].joinable()) ext_threads_[j].join();
+  }
+
+  // --- Core thread -------------------------------------------------------------
+
+  // Drains every inbound channel once; returns how many messages it handled.
+  std::size_t drain() {
+    std::size_t handled = 0;
+    message m;
+    for (std::size_t j = 0; j < links_.size(); ++j) {
+      // A bounded batch per channel keeps one busy extension from starving
+      // the others.
+      for (int n = 0; n < 4096 && links_[j]->from.try_receive(m); ++n) {
+        machine_.receive(j, std::move(m));
+        ++handled;
+      }
+    }
+    return handled;
+  }
+
+  void run_jobs() {
+    std::vector<std::function<void(const state_machine&)>> jobs;
+    {
+      std::lock_guard lock(jobs_mutex_);
+      jobs.swap(jobs_);
+      for (auto& w : waiters_to_add_) waiters_.push_back(std::move(w));
+      waiters_to_add_.clear();
+    }
+    for (auto& job : jobs) job(machine_);
+  }
+
+  void check_waiters() {
+    std::erase_if(waiters_, [&](waiter& w) {
+      if (!w.pred(machine_)) return false;
+      w.done->set_value();
+      return true;
+    });
+  }
+
+  void persist() {
+    if (!store_) {
+      machine_.take_dirty();
+      return;
+    }
+    auto names = machine_.take_dirty();
+    if (names.empty() && !snapshot_needed_) return;
+    try {
+      if (snapshot_needed_ ||
+          store_->journal_bytes() > std::max<std::size_t>(8u << 20, 2 * store_->snapshot_bytes())) {
+        snapshot();
+        return;
+      }
+      std::string lines;
+      for (auto& name : names) {
+        auto it = machine_.entries().find(name);
+        if (it == machine_.entries().end()) {
+          state_store::journal_line(lines, name, nullptr, {});
+        } else {
+          state_store::journal_line(lines, name, &it->second, machine_.state_name(it->second));
+        }
+      }
+      store_->append(lines);
+    } catch (const std::exception& e) {
+      // Keep running on what is in memory; the next batch writes a full
+      // snapshot so that nothing from this one is lost.
+      log_.error(std::string("cannot save entries: ") + e.what());
+      snapshot_needed_ = true;
+    }
+  }
+
+  void snapshot() {
+    boost::json::object doc;
+    doc.reserve(machine_.entries().size());
+    for (const auto& [name, e] : machine_.entries()) doc[name] = entry_to_json(e, machine_.state_name(e));
+    store_->snapshot(boost::json::serialize(doc));
+    snapshot_needed_ = false;
+  }
+
+  void run_core() {
+    if (loaded_) machine_.resume_all();
+    persist();
+    while (!stop_requested_.load(std::memory_order_acquire)) {
+      auto ticket = core_wake_.prepare();
+      std::size_t handled = drain();
+      run_jobs();
+      machine_.tick();
+      persist();
+      check_waiters();
+      if (handled == 0) core_wake_.wait_until(ticket, machine_.next_deadline());
+    }
+    shutdown();
+  }
+
+  // Rule 9: providers first, in-flight steps answered (bounded), then the
+  // provisioners; the final state saved as one snapshot.
+  void shutdown() {
+    log_.info("stopping: providers first");
+    for (std::size_t j = 0; j < steps_.size(); ++j)
+      if (Registry::is_provider(steps_[j])) stop_extension(j);
+    drain();
+    machine_.hold_new_steps();
+    auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(cfg_.shutdownTimeout);
+    while (machine_.in_flight() > 0 && clock::now() < deadline) {
+      auto ticket = core_wake_.prepare();
+      if (drain() == 0 && machine_.in_flight() > 0) core_wake_.wait_until(ticket, deadline);
+    }
+    if (machine_.in_flight() > 0)
+      log_.warn(std::to_string(machine_.in_flight()) + " steps still in progress after " +
+                format_duration(cfg_.shutdownTimeout) + "; they resume at the next start");
+    for (std::size_t j = 0; j < steps_.size(); ++j)
+      if (!Registry::is_provider(steps_[j])) stop_extension(j);
+    drain();
+    run_jobs();
+    machine_.take_dirty();
+    if (store_) {
+      try {
+        snapshot();
+        log_.info("saved " + std::to_string(machine_.entries().size()) + " entries to " + store_->path());
+      } catch (const std::exception& e) {
+        log_.error(std::string("cannot save entries: ") + e.what());
+        failed_.store(true);
+      }
+    }
+    check_waiters();
+  }
+
+  struct waiter {
+    std::function<bool(const state_machine&)> pred;
+    std::shared_ptr<std::promise<void>> done;
+  };
+
+  core_config cfg_;
+  logger& log_;
+  std::unique_ptr<state_store> store_;
+  std::vector<step_index> steps_;
+  wakeup core_wake_;
+  std::vector<std::unique_ptr<detail::step_link>> links_;
+  typename detail::instance_tuple_of<Registry, std::make_index_sequence<Registry::size>>::type instances_;
+  state_machine machine_;
+  std::vector<std::thread> ext_threads_;
+  std::thread core_thread_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex failure_mutex_;
+  std::optional<std::pair<std::string, std::string>> failure_;
+  std::mutex jobs_mutex_;
+  std::vector<std::function<void(const state_machine&)>> jobs_;
+  std::vector<waiter> waiters_to_add_;
+  std::vector<waiter> waiters_;
+  bool loaded_ = false;
+  bool snapshot_needed_ = false;
+};
+
+}  // namespace interlook

@@ -1,0 +1,67 @@
+#pragma once
+// A small leveled logger: one line per event, to stdout or a file, safe to
+// call from every thread. Lines below the threshold cost one comparison.
+
+#include <interlook/core_config.hpp>
+#include <interlook/timestamp.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace interlook {
+
+class logger {
+ public:
+  // target: "stdout", "stderr" or a file path (appended to).
+  explicit logger(log_level threshold = log_level::info, const std::string& target = "stdout")
+      : threshold_(threshold) {
+    if (target == "stdout") {
+      out_ = stdout;
+    } else if (target == "stderr") {
+      out_ = stderr;
+    } else {
+      out_ = std::fopen(target.c_str(), "ae");
+      if (!out_) throw std::runtime_error("cannot open log file " + target + ": " + std::strerror(errno));
+      owned_ = true;
+    }
+  }
+  logger(const logger&) = delete;
+  logger& operator=(const logger&) = delete;
+  ~logger() {
+    if (owned_) std::fclose(out_);
+  }
+
+  log_level threshold() const noexcept { return threshold_; }
+  bool enabled(log_level l) const noexcept { return l >= threshold_; }
+
+  void write(log_level l, std::string_view line) {
+    if (!enabled(l)) return;
+    std::string text = format_timestamp(now());
+    text += ' ';
+    text += to_string(l);
+    text += ' ';
+    text += line;
+    text += '\n';
+    std::lock_guard lock(mutex_);
+    std::fwrite(text.data(), 1, text.size(), out_);
+    std::fflush(out_);
+  }
+
+  void debug(std::string_view s) { write(log_level::debug, s); }
+  void info(std::string_view s) { write(log_level::info, s); }
+  void warn(std::string_view s) { write(log_level::warn, s); }
+  void error(std::string_view s) { write(log_level::error, s); }
+
+ private:
+  log_level threshold_;
+  std::FILE* out_ = nullptr;
+  bool owned_ = false;
+  std::mutex mutex_;
+};
+
+}  // namespace interlook

@@ -1,0 +1,500 @@
+#pragma once
+// The workflow state machine (SPEC "workflow state machine", rules 1-8).
+//
+// It is owned by one thread, the core: no locks. It works on workflow
+// positions (small integers), not on names; what it sends goes through a
+// sink, so the same machine serves the runtime and the compile-time
+// workflows and is tested without threads.
+
+#include <interlook/core_config.hpp>
+#include <interlook/duration.hpp>
+#include <interlook/entry.hpp>
+#include <interlook/extension_name.hpp>
+#include <interlook/message.hpp>
+#include <interlook/timestamp.hpp>
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <queue>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace interlook {
+
+struct workflow_step {
+  std::string name;  // "ipam.ipalloc"
+  bool provider = false;
+  bool ipam = false;  // may set the service's public_ip
+};
+
+inline workflow_step make_workflow_step(std::string_view name) {
+  return {std::string(name), is_provider_name(name), extension_kind(name) == "ipam"};
+}
+
+// Counters the core keeps for /metrics; plain integers, owned by the core.
+struct workflow_counters {
+  // Per workflow step: messages received from it and sent to it, by action.
+  std::vector<std::array<std::uint64_t, 4>> received, sent;
+  std::vector<std::uint64_t> errors;  // answers with `error`, per step
+  std::uint64_t stale = 0;            // answers ignored (rule 6)
+  std::uint64_t timeouts = 0;         // WIP timeouts
+  std::uint64_t refreshes = 0;        // refresh requests sent
+  std::uint64_t deployed = 0, undeployed = 0, removed = 0;
+  // Step latency histogram (send to answer), seconds.
+  static constexpr std::array<double, 12> latency_bounds{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                         0.1,    0.5,    1,     5,     30,   120};
+  std::array<std::uint64_t, latency_bounds.size() + 1> latency_buckets{};
+  double latency_sum = 0;
+  std::uint64_t latency_count = 0;
+
+  void observe_latency(double seconds) {
+    std::size_t i = 0;
+    while (i < latency_bounds.size() && seconds > latency_bounds[i]) ++i;
+    ++latency_buckets[i];
+    latency_sum += seconds;
+    ++latency_count;
+  }
+};
+
+class state_machine {
+ public:
+  using clock = std::chrono::steady_clock;
+  using entry_map = boost::unordered_flat_map<std::string, entry>;
+
+  struct sink {
+    // Deliver a message to the extension at workflow step `step` (0-based).
+    std::function<void(std::size_t step, message&&)> send;
+    // Log a line at a level; only called when enabled(level).
+    std::function<void(log_level, const std::string&)> log;
+    log_level threshold = log_level::info;
+  };
+
+  state_machine(const core_config& cfg, std::vector<workflow_step> steps, sink out)
+      : cfg_(cfg), steps_(std::move(steps)), out_(std::move(out)) {
+    K_ = static_cast<std::uint16_t>(steps_.size());
+    counters_.received.resize(K_);
+    counters_.sent.resize(K_);
+    counters_.errors.resize(K_);
+    for (std::size_t i = 0; i < steps_.size(); ++i)
+      if (steps_[i].provider && !first_provider_) first_provider_ = i;
+    next_housekeeping_ = clock::now() + to_clock(cfg_.workflowHousekeeperInterval);
+  }
+
+  // --- Inputs --------------------------------------------------------------
+
+  // A message from the extension at workflow step `from`.
+  void receive(std::size_t from, message&& m) {
+    if (from >= steps_.size()) return;
+    ++counters_.received[from][static_cast<std::size_t>(m.action)];
+    if (steps_[from].provider) {
+      from_provider(from, std::move(m));
+    } else {
+      from_provisioner(from, std::move(m));
+    }
+  }
+
+  // Runs what is due: retries whose backoff expired, and the housekeeper.
+  void tick(clock::time_point now = clock::now()) {
+    while (!retries_.empty() && retries_.top().first <= now) {
+      auto [due, name] = retries_.top();
+      retries_.pop();
+      auto it = entries_.find(name);
+      if (it == entries_.end()) continue;
+      entry& e = it->second;
+      if (e.work_in_progress || e.error.empty() || e.retry_at != due) continue;  // superseded
+      debug([&] { return "retrying " + name + " at " + state_name(e) + " (attempt " + std::to_string(e.retries + 1) + ")"; });
+      resume(name, e);
+    }
+    if (now >= next_housekeeping_) {
+      housekeep();
+      next_housekeeping_ = now + to_clock(cfg_.workflowHousekeeperInterval);
+    }
+  }
+
+  // When tick() next has work to do.
+  clock::time_point next_deadline() const {
+    auto t = next_housekeeping_;
+    if (!retries_.empty()) t = std::min(t, retries_.top().first);
+    return t;
+  }
+
+  // The housekeeper's three duties (rule 7).
+  void housekeep(timestamp wall = interlook::now()) {
+    std::vector<std::string> to_remove;
+    for (auto& [name, e] : entries_) {
+      if (e.work_in_progress) {
+        if (wall - e.wip_time > cfg_.serviceWIPTimeout) {
+          e.work_in_progress = false;
+          settle(e);
+          e.error = "timed out after " + format_duration(cfg_.serviceWIPTimeout) + " in step " + state_name(e);
+          ++counters_.timeouts;
+          log(log_level::error, "service " + name + ": " + e.error);
+          mark(name, e);
+          schedule_retry(name, e);
+        }
+      } else if (e.expect_deployed && e.position == deployed_position() &&
+                 wall - e.last_update > cfg_.serviceMaxLastUpdated) {
+        request_refresh(name, e);
+      } else if (!e.expect_deployed && e.position == 0 && !is_zero(e.close_time) &&
+                 wall - e.close_time > cfg_.cleanUndeployedServiceAfter) {
+        to_remove.push_back(name);
+      }
+    }
+    for (auto& name : to_remove) {
+      entries_.erase(name);
+      ++counters_.removed;
+      dirty_.push_back(name);
+      debug([&] { return "removed undeployed service " + name; });
+    }
+  }
+
+  // --- Shutdown ------------------------------------------------------------
+
+  // While held, steps are not sent: an entry that reaches a new step is
+  // recorded as in progress there and resumes from it after a restart.
+  void hold_new_steps() { holding_ = true; }
+  // Steps sent and not yet answered.
+  std::size_t in_flight() const { return in_flight_; }
+
+  // --- State ---------------------------------------------------------------
+
+  const entry_map& entries() const { return entries_; }
+  const std::vector<workflow_step>& steps() const { return steps_; }
+  const workflow_counters& counters() const { return counters_; }
+  std::uint16_t deployed_position() const { return static_cast<std::uint16_t>(K_ + 1); }
+
+  const std::string& state_name(const entry& e) const { return state_name_at(e.position); }
+
+  // The position of a state name in this workflow, or nullopt when the
+  // workflow has no such step (it changed since the entry was saved).
+  std::optional<std::uint16_t> position_of(std::string_view state) const {
+    if (state == undeployed_state) return 0;
+    if (state == deployed_state) return deployed_position();
+    for (std::size_t i = 0; i < steps_.size(); ++i)
+      if (steps_[i].name == state) return static_cast<std::uint16_t>(i + 1);
+    return std::nullopt;
+  }
+
+  // Loads a saved entry (start-up, before resume_all()).
+  void restore(std::string name, entry e) { entries_.insert_or_assign(std::move(name), std::move(e)); }
+
+  // Resumes every loaded entry where it stood: in-progress steps are sent
+  // again (provisioners are idempotent), entries in error are retried.
+  void resume_all() {
+    for (auto& [name, e] : entries_) {
+      bool at_rest = e.position == (e.expect_deployed ? deployed_position() : 0);
+      if (e.work_in_progress) {
+        e.work_in_progress = false;
+        resume(name, e);
+      } else if (!e.error.empty()) {
+        schedule_retry(name, e);
+      } else if (!at_rest) {
+        resume(name, e);
+      }
+    }
+  }
+
+  // Names of entries changed (or removed) since the last call: what the
+  // store must write.
+  std::vector<std::string> take_dirty() {
+    std::vector<std::string> out;
+    out.swap(dirty_);
+    for (auto& name : out) {
+      auto it = entries_.find(name);
+      if (it != entries_.end()) it->second.queued_for_store = false;
+    }
+    return out;
+  }
+
+ private:
+  // --- Provider messages (rules 1, 2, 5) -----------------------------------
+
+  void from_provider(std::size_t from, message&& m) {
+    if (m.service.name.empty()) {
+      log(log_level::warn, steps_[from].name + " sent a " + std::string(to_string(m.action)) +
+                               " without a service name; ignored");
+      return;
+    }
+    if (m.service.provider.empty()) m.service.provider = steps_[from].name;
+    switch (m.action) {
+      case action::add:
+      case action::update: provider_add(std::move(m.service)); break;
+      case action::remove: provider_delete(m.service.name); break;
+      case action::refresh:
+        log(log_level::warn, steps_[from].name + " sent a refresh for " + m.service.name + "; ignored");
+        break;
+    }
+  }
+
+  void provider_add(service&& svc) {
+    merge_targets(svc.targets);
+    auto wall = interlook::now();
+    auto [it, inserted] = entries_.try_emplace(svc.name);
+    const std::string& name = it->first;
+    entry& e = it->second;
+    if (inserted) {  // rule 1
+      e.time_detected = wall;
+      e.last_update = wall;
+      e.expect_deployed = true;
+      e.service = std::move(svc);
+      debug([&] { return "new service " + name; });
+      forward_from(name, e, 1);
+      return;
+    }
+    // Rule 2. last_update alone is not journalled: losing it on a crash
+    // only costs a refresh request.
+    e.last_update = wall;
+    bool same = same_definition(e.service, svc);
+    if (same && e.expect_deployed && e.position == deployed_position() && e.error.empty() && !e.work_in_progress)
+      return;
+    if (!same) take_definition(e, std::move(svc));
+    if (e.work_in_progress) {
+      // Applied once the current step answers: nothing lost, nothing twice.
+      if (!same) e.restart_walk = true;
+      e.expect_deployed = true;
+      mark(name, e);
+      return;
+    }
+    e.expect_deployed = true;
+    e.restart_walk = false;
+    if (!same || e.position == 0 || e.position == deployed_position()) {
+      forward_from(name, e, 1);
+    } else {
+      forward_from(name, e, e.position);  // stopped in error here: try it again now
+    }
+  }
+
+  void provider_delete(const std::string& service_name) {
+    auto it = entries_.find(service_name);
+    if (it == entries_.end()) {
+      debug([&] { return "delete for unknown service " + service_name + "; nothing to undo"; });
+      return;
+    }
+    const std::string& name = it->first;
+    entry& e = it->second;
+    e.last_update = interlook::now();
+    if (!e.expect_deployed && e.position == 0 && !e.work_in_progress) return;  // already undeployed
+    e.expect_deployed = false;
+    e.restart_walk = false;
+    mark(name, e);
+    if (e.work_in_progress) return;  // the walk turns round when the current step answers
+    // Rule 5: from the last step reached, the one stopped in error included.
+    reverse_from(name, e, e.position == deployed_position() ? K_ : e.position);
+  }
+
+  static void take_definition(entry& e, service&& svc) {
+    // Targets, TLS and aliases come only from providers; public_ip is ours.
+    e.service.provider = std::move(svc.provider);
+    e.service.targets = std::move(svc.targets);
+    e.service.tls = svc.tls;
+    e.service.dns_names = std::move(svc.dns_names);
+  }
+
+  // --- Provisioner answers (rules 3, 4, 5, 6) ------------------------------
+
+  void from_provisioner(std::size_t from, message&& m) {
+    auto it = entries_.find(m.service.name);
+    auto position = static_cast<std::uint16_t>(from + 1);
+    bool is_delete = m.action == action::remove;
+    if (it == entries_.end() || !it->second.work_in_progress || it->second.position != position ||
+        it->second.reverse_in_flight != is_delete || (m.action != action::add && !is_delete)) {
+      ++counters_.stale;
+      log(log_level::warn, "ignored a stale " + std::string(to_string(m.action)) + " answer from " +
+                               steps_[from].name + " for " +
+                               (m.service.name.empty() ? std::string("an unnamed service") : m.service.name));
+      return;
+    }
+    const std::string& name = it->first;
+    entry& e = it->second;
+    e.work_in_progress = false;
+    settle(e);
+    counters_.observe_latency(std::chrono::duration<double>(clock::now() - e.sent_at).count());
+    mark(name, e);
+
+    bool turned = e.expect_deployed == is_delete;  // the provider changed its mind meanwhile
+    if (!m.error.empty()) {
+      ++counters_.errors[from];
+      e.error = std::move(m.error);
+      log(log_level::error, "service " + name + ": " + steps_[from].name + " failed to " +
+                                (is_delete ? "delete" : "add") + ": " + e.error);
+      if (turned) {
+        continue_walk(name, e, position);
+      } else if (!is_delete && e.restart_walk) {
+        e.restart_walk = false;
+        forward_from(name, e, 1);  // the newer definition may well succeed
+      } else {
+        schedule_retry(name, e);  // rule 4: stop here, retry with backoff
+      }
+      return;
+    }
+    if (!is_delete && steps_[from].ipam) e.service.public_ip = std::move(m.service.public_ip);
+    if (turned) {
+      continue_walk(name, e, position);  // undo (or redo) the step just answered, then onwards
+    } else if (!is_delete && e.restart_walk) {
+      e.restart_walk = false;
+      forward_from(name, e, 1);
+    } else if (!is_delete) {
+      forward_from(name, e, static_cast<std::uint16_t>(position + 1));
+    } else {
+      reverse_from(name, e, static_cast<std::uint16_t>(position - 1));
+    }
+  }
+
+  // Start walking towards the expected state, from `position` inclusive.
+  void continue_walk(const std::string& name, entry& e, std::uint16_t position) {
+    if (e.expect_deployed) {
+      forward_from(name, e, position);
+    } else {
+      reverse_from(name, e, position);
+    }
+  }
+
+  void resume(const std::string& name, entry& e) {
+    std::uint16_t p = e.position;
+    if (e.expect_deployed) {
+      forward_from(name, e, p == 0 ? 1 : std::min<std::uint16_t>(p, deployed_position()));
+    } else {
+      reverse_from(name, e, p > K_ ? K_ : p);
+    }
+  }
+
+  // Rule 3: the next provisioner at or after `p`, or deployed.
+  void forward_from(const std::string& name, entry& e, std::uint16_t p) {
+    while (p >= 1 && p <= K_ && steps_[p - 1].provider) ++p;
+    if (p < 1 || p > K_) {
+      close(name, e, true);
+      return;
+    }
+    send_step(name, e, p, action::add);
+  }
+
+  // Rule 5: the previous provisioner at or before `p`, or undeployed.
+  void reverse_from(const std::string& name, entry& e, std::uint16_t p) {
+    while (p >= 1 && steps_[p - 1].provider) --p;
+    if (p == 0) {
+      close(name, e, false);
+      return;
+    }
+    send_step(name, e, p, action::remove);
+  }
+
+  void send_step(const std::string& name, entry& e, std::uint16_t p, action a) {
+    auto prev = e.position;
+    e.position = p;
+    e.work_in_progress = true;
+    e.wip_time = interlook::now();
+    e.sent_at = clock::now();
+    e.reverse_in_flight = a == action::remove;
+    mark(name, e);
+    debug([&] {
+      return "service " + name + ": " + state_name_at(prev) + " -> " +
+             steps_[p - 1].name + " (" + std::string(to_string(a)) + ")";
+    });
+    if (holding_) return;  // resumes from here after a restart
+    message m;
+    m.action = a;
+    m.sender = "core";
+    m.destination = steps_[p - 1].name;
+    m.service = e.service;
+    e.sent = true;
+    ++in_flight_;
+    ++counters_.sent[p - 1][static_cast<std::size_t>(a)];
+    out_.send(p - 1, std::move(m));
+  }
+
+  void close(const std::string& name, entry& e, bool deployed) {
+    e.work_in_progress = false;
+    e.position = deployed ? deployed_position() : 0;
+    e.close_time = interlook::now();
+    e.error.clear();
+    e.retries = 0;
+    e.restart_walk = false;
+    ++(deployed ? counters_.deployed : counters_.undeployed);
+    mark(name, e);
+    log(log_level::info, "service " + name + " " + std::string(deployed ? deployed_state : undeployed_state) +
+                             (deployed && !e.service.public_ip.empty() ? " on " + e.service.public_ip : ""));
+  }
+
+  void schedule_retry(const std::string& name, entry& e) {
+    auto delay = cfg_.retryInitialInterval;
+    for (std::uint32_t i = 0; i < e.retries && delay < cfg_.retryMaxInterval; ++i) delay *= 2;
+    delay = std::min(delay, cfg_.retryMaxInterval);
+    ++e.retries;
+    e.retry_at = clock::now() + to_clock(delay);
+    retries_.emplace(e.retry_at, name);
+    debug([&] { return "service " + name + ": retry in " + format_duration(delay); });
+  }
+
+  void request_refresh(const std::string& name, const entry& e) {
+    std::size_t to = first_provider_.value_or(0);
+    for (std::size_t i = 0; i < steps_.size(); ++i)
+      if (steps_[i].provider && steps_[i].name == e.service.provider) to = i;
+    message m;
+    m.action = action::refresh;
+    m.sender = "core";
+    m.destination = steps_[to].name;
+    m.service.name = name;
+    m.service.provider = steps_[to].name;
+    ++counters_.refreshes;
+    ++counters_.sent[to][static_cast<std::size_t>(action::refresh)];
+    debug([&] { return "asking " + steps_[to].name + " to refresh " + name; });
+    out_.send(to, std::move(m));
+  }
+
+  // --- Helpers -------------------------------------------------------------
+
+  // The step in progress has answered or given up: no longer in flight.
+  void settle(entry& e) {
+    if (e.sent) {
+      e.sent = false;
+      --in_flight_;
+    }
+  }
+
+  const std::string& state_name_at(std::uint16_t p) const {
+    if (p == 0) return undeployed_name_;
+    if (p > K_) return deployed_name_;
+    return steps_[p - 1].name;
+  }
+
+  void mark(const std::string& name, entry& e) {
+    if (!e.queued_for_store) {
+      e.queued_for_store = true;
+      dirty_.push_back(name);
+    }
+  }
+
+  void log(log_level level, const std::string& line) {
+    if (level >= out_.threshold && out_.log) out_.log(level, line);
+  }
+  template <class F>
+  void debug(F&& make_line) {
+    if (out_.threshold == log_level::debug && out_.log) out_.log(log_level::debug, make_line());
+  }
+
+  static clock::duration to_clock(duration d) { return std::chrono::duration_cast<clock::duration>(d); }
+
+  core_config cfg_;
+  std::vector<workflow_step> steps_;
+  const std::string deployed_name_{deployed_state}, undeployed_name_{undeployed_state};
+  sink out_;
+  std::uint16_t K_ = 0;
+  std::optional<std::size_t> first_provider_;
+  entry_map entries_;
+  std::vector<std::string> dirty_;
+  using retry_item = std::pair<clock::time_point, std::string>;
+  std::priority_queue<retry_item, std::vector<retry_item>, std::greater<>> retries_;
+  clock::time_point next_housekeeping_;
+  std::size_t in_flight_ = 0;
+  bool holding_ = false;
+  workflow_counters counters_;
+};
+
+}  // namespace interlook
