@@ -99,6 +99,10 @@ class inbox {
   bool closed() const noexcept { return channel_->closed(); }
   void close() noexcept { channel_->close(); }
 
+  // The wakeup receive() sleeps on. An extension with event sources of its
+  // own (a file watcher, a test's commands) notifies it to be woken too.
+  wakeup& waker() const noexcept { return channel_->consumer_wakeup(); }
+
  private:
   channel<message>* channel_;
 };

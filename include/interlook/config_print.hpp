@@ -34,7 +34,7 @@ template <described_config C>
 void describe(const C& c, setting_lines& out, const std::string& prefix = {}) {
   std::apply(
       [&](const auto&... f) {
-        auto one = [&](const auto& fld) {
+        [[maybe_unused]] auto one = [&](const auto& fld) {
           const auto& value = c.*(fld.member);
           std::string key = prefix.empty() ? std::string(fld.key) : prefix + "." + std::string(fld.key);
           if constexpr (described_config<std::remove_cvref_t<decltype(value)>>) {

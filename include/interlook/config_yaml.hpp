@@ -188,7 +188,7 @@ void decode_value(const YAML::Node& n, C& out, const yaml_context& ctx) {
   const bool has_map = n.IsDefined() && n.IsMap();
   std::apply(
       [&](const auto&... f) {
-        auto one = [&](const auto& fld) {
+        [[maybe_unused]] auto one = [&](const auto& fld) {
           yaml_context at = ctx.child(fld.key);
           if (has_map) {
             for (const auto& kv : n) {

@@ -200,6 +200,17 @@ class engine {
 
   const std::vector<step_index>& steps() const noexcept { return steps_; }
 
+  // The running instance of a registered extension type in the workflow
+  // (for instance a handler's provisioner_adapter).
+  template <class E>
+  E& extension() {
+    constexpr auto index = Registry::find(E::name);
+    static_assert(index.has_value(), "interlook::engine::extension: type not in the registry");
+    auto& p = std::get<*index>(instances_);
+    if (!p) throw std::logic_error("extension " + std::string(E::name) + " is not in the workflow");
+    return *p;
+  }
+
   // Messages waiting in each direction, per workflow step (approximate).
   std::vector<std::pair<std::size_t, std::size_t>> queue_depths() const {
     std::vector<std::pair<std::size_t, std::size_t>> out;
