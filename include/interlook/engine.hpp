@@ -322,9 +322,9 @@ class engine {
       for (auto& name : names) {
         auto it = machine_.entries().find(name);
         if (it == machine_.entries().end()) {
-          state_store::journal_line(lines, name, nullptr, {});
+          state_store::journal_removal(lines, name);
         } else {
-          state_store::journal_line(lines, name, &it->second, machine_.state_name(it->second));
+          state_store::journal_line(lines, name, it->second, machine_.state_name(it->second));
         }
       }
       store_->append(lines);

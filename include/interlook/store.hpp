@@ -143,13 +143,14 @@ class state_store {
     journal_bytes_ += lines.size();
   }
 
-  static void journal_line(std::string& out, const std::string& name, const entry* e, std::string_view state) {
-    boost::json::object line{{"name", name}};
-    if (e) {
-      line["entry"] = entry_to_json(*e, state);
-    } else {
-      line["removed"] = true;
-    }
+  // Journal lines, each ending in '\n', for append().
+  static void journal_line(std::string& out, const std::string& name, const entry& e, std::string_view state) {
+    boost::json::object line{{"name", name}, {"entry", entry_to_json(e, state)}};
+    out += boost::json::serialize(line);
+    out += '\n';
+  }
+  static void journal_removal(std::string& out, const std::string& name) {
+    boost::json::object line{{"name", name}, {"removed", true}};
     out += boost::json::serialize(line);
     out += '\n';
   }
