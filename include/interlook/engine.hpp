@@ -87,7 +87,13 @@ class engine {
         using E = typename decltype(type)::type;
         constexpr std::size_t index = *Registry::find(E::name);
         try {
-          std::get<index>(instances_) = std::make_unique<E>(*std::get<index>(cfg.extensions));
+          const auto& ext_cfg = *std::get<index>(cfg.extensions);
+          if constexpr (std::is_constructible_v<E, decltype(ext_cfg), extension_context&>) {
+            contexts_.push_back(std::make_unique<extension_context>(log_, E::name));
+            std::get<index>(instances_) = std::make_unique<E>(ext_cfg, *contexts_.back());
+          } else {
+            std::get<index>(instances_) = std::make_unique<E>(ext_cfg);
+          }
         } catch (const std::exception& e) {
           throw extension_start_error(std::string(E::name), e.what());
         }
@@ -403,6 +409,7 @@ class engine {
   std::vector<step_index> steps_;
   wakeup core_wake_;
   std::vector<std::unique_ptr<detail::step_link>> links_;
+  std::vector<std::unique_ptr<extension_context>> contexts_;
   typename detail::instance_tuple_of<Registry, std::make_index_sequence<Registry::size>>::type instances_;
   state_machine machine_;
   std::vector<std::thread> ext_threads_;

@@ -7,6 +7,7 @@
 //     static constexpr std::string_view name = "dns.mine";  // "kind.impl"
 //     struct config { ... };                                 // its YAML section
 //     explicit my_dns(const config&);                        // may throw: start failure
+//       (or my_dns(const config&, interlook::extension_context&) to log)
 //     void start(interlook::inbox&, interlook::outbox&);     // runs until stop()
 //     void stop();                                           // from another thread
 //   };
@@ -20,6 +21,7 @@
 
 #include <interlook/channel.hpp>
 #include <interlook/config_fields.hpp>
+#include <interlook/extension_context.hpp>
 #include <interlook/extension_name.hpp>
 
 #include <concepts>
@@ -44,8 +46,10 @@ concept named_extension = requires {
 // E::config names a type whose keys are described by fields(), and E is built
 // from it.
 template <class E>
-concept configurable_extension = requires { typename E::config; } && described_config<typename E::config> &&
-                                 std::constructible_from<E, const typename E::config&>;
+concept configurable_extension =
+    requires { typename E::config; } && described_config<typename E::config> &&
+    (std::constructible_from<E, const typename E::config&> ||
+     std::constructible_from<E, const typename E::config&, extension_context&>);
 
 // E runs with start(inbox&, outbox&) until stop().
 template <class E>
@@ -78,8 +82,10 @@ constexpr bool check_extension() {
     static_assert(described_config<typename E::config>,
                   "interlook: an extension's config must list its keys in `static constexpr auto fields()` "
                   "(use interlook::no_config when it has none)");
-    static_assert(std::constructible_from<E, const typename E::config&>,
-                  "interlook: an extension must be constructible from `const config&`");
+    static_assert(std::constructible_from<E, const typename E::config&> ||
+                      std::constructible_from<E, const typename E::config&, extension_context&>,
+                  "interlook: an extension must be constructible from `const config&` "
+                  "(or `const config&, interlook::extension_context&`)");
   }
   static_assert(requires(E& e, inbox& in, outbox& out) { e.start(in, out); },
                 "interlook: an extension needs `void start(interlook::inbox&, interlook::outbox&)`");

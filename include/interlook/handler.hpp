@@ -34,7 +34,12 @@ class provisioner_adapter {
   using config = typename H::config;
   using handler_type = H;
 
-  explicit provisioner_adapter(const config& c) : handler_(c) {}
+  explicit provisioner_adapter(const config& c)
+    requires std::constructible_from<H, const config&>
+      : handler_(c) {}
+  provisioner_adapter(const config& c, extension_context& ctx)
+    requires std::constructible_from<H, const config&, extension_context&>
+      : handler_(c, ctx) {}
 
   void start(inbox& in, outbox& out) {
     inbox_.store(&in, std::memory_order_release);

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -30,6 +31,10 @@ class logger {
       owned_ = true;
     }
   }
+  // Lines go to `sink` instead of a file (tests, embedding).
+  using sink_fn = std::function<void(log_level, std::string_view)>;
+  logger(log_level threshold, sink_fn sink) : threshold_(threshold), sink_(std::move(sink)) {}
+
   logger(const logger&) = delete;
   logger& operator=(const logger&) = delete;
   ~logger() {
@@ -41,6 +46,11 @@ class logger {
 
   void write(log_level l, std::string_view line) {
     if (!enabled(l)) return;
+    if (sink_) {
+      std::lock_guard lock(mutex_);
+      sink_(l, line);
+      return;
+    }
     std::string text = format_timestamp(now());
     text += ' ';
     text += to_string(l);
@@ -61,6 +71,7 @@ class logger {
   log_level threshold_;
   std::FILE* out_ = nullptr;
   bool owned_ = false;
+  sink_fn sink_;
   std::mutex mutex_;
 };
 

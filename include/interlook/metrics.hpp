@@ -49,6 +49,7 @@ inline std::string render_metrics(const state_machine& sm,
   }
   metric_header(out, "interlook_entries", "gauge", "Workflow entries by current state.");
   for (std::size_t p = 0; p < per_position.size(); ++p) {
+    if (p >= 1 && p <= steps.size() && steps[p - 1].provider) continue;  // entries never rest at a provider
     entry probe;
     probe.position = static_cast<std::uint16_t>(p);
     out += "interlook_entries{state=\"" + sm.state_name(probe) + "\"} " + std::to_string(per_position[p]) + "\n";

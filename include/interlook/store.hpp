@@ -11,6 +11,7 @@
 // the write) is dropped, anything else that does not parse stops the load
 // with the path named.
 
+#include <interlook/detail/atomic_file.hpp>
 #include <interlook/entry_json.hpp>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -21,8 +22,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -138,7 +137,11 @@ class state_store {
   void append(const std::string& lines) {
     if (lines.empty()) return;
     open_journal();
-    write_all(journal_fd_, lines, journal_path_);
+    try {
+      detail::write_all(journal_fd_, lines, journal_path_);
+    } catch (const std::runtime_error& e) {
+      throw store_error(e.what());
+    }
     if (durable_ && ::fdatasync(journal_fd_) != 0) fail("fsync", journal_path_);
     journal_bytes_ += lines.size();
   }
@@ -158,19 +161,11 @@ class state_store {
   // Replaces the state file atomically with `document` (the whole JSON
   // object) and empties the journal.
   void snapshot(const std::string& document) {
-    std::string tmp = path_ + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) fail("create", tmp);
     try {
-      write_all(fd, document, tmp);
-      if (durable_ && ::fsync(fd) != 0) fail("fsync", tmp);
-    } catch (...) {
-      ::close(fd);
-      throw;
+      detail::write_file_atomically(path_, document, durable_, 0600);
+    } catch (const std::runtime_error& e) {
+      throw store_error(e.what());
     }
-    ::close(fd);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) fail("rename to " + path_ + " of", tmp);
-    sync_directory();
     snapshot_bytes_ = document.size();
     // Only now that the snapshot is durable may the journal go.
     open_journal();
@@ -181,42 +176,17 @@ class state_store {
 
  private:
   static bool read_file(const std::string& path, std::string& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      if (errno == ENOENT) return false;
-      throw store_error("cannot read " + path + ": " + std::strerror(errno));
+    try {
+      return detail::read_whole_file(path, out);
+    } catch (const std::runtime_error& e) {
+      throw store_error(e.what());
     }
-    std::ostringstream s;
-    s << in.rdbuf();
-    out = s.str();
-    return true;
   }
 
   void open_journal() {
     if (journal_fd_ >= 0) return;
     journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (journal_fd_ < 0) fail("open", journal_path_);
-  }
-
-  static void write_all(int fd, std::string_view data, const std::string& what) {
-    while (!data.empty()) {
-      ssize_t n = ::write(fd, data.data(), data.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail("write", what);
-      }
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-
-  void sync_directory() {
-    if (!durable_) return;
-    auto slash = path_.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) fail("open directory", dir);
-    ::fsync(fd);
-    ::close(fd);
   }
 
   [[noreturn]] static void fail(const std::string& op, const std::string& path) {
