@@ -113,7 +113,11 @@ class outbox {
   explicit outbox(channel<message>& ch) noexcept : channel_(&ch) {}
 
   // False when the core no longer listens (shutdown): the message is dropped.
-  bool send(message m) { return channel_->send(std::move(m)); }
+  bool send(message&& m) { return channel_->send(std::move(m)); }
+  bool send(const message& m) {
+    message copy = m;
+    return channel_->send(std::move(copy));
+  }
 
  private:
   channel<message>* channel_;

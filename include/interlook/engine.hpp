@@ -81,6 +81,7 @@ class engine {
                                      [this](log_level l, const std::string& line) { log_.write(l, line); },
                                      log.threshold()}) {
     for (std::size_t j = 0; j < steps_.size(); ++j) links_.push_back(std::make_unique<detail::step_link>(core_wake_));
+    machine_.track_changes(store_ != nullptr);
     // Build every extension of the workflow; a failure names it.
     for (auto s : steps_) {
       Registry::with_type(s, [&](auto type) {
@@ -351,10 +352,12 @@ class engine {
   }
 
   void run_core() {
+    machine_.begin_batch();
     if (loaded_) machine_.resume_all();
     persist();
     while (!stop_requested_.load(std::memory_order_acquire)) {
       auto ticket = core_wake_.prepare();
+      machine_.begin_batch();
       std::size_t handled = drain();
       run_jobs();
       machine_.tick();
@@ -371,11 +374,13 @@ class engine {
     log_.info("stopping: providers first");
     for (std::size_t j = 0; j < steps_.size(); ++j)
       if (Registry::is_provider(steps_[j])) stop_extension(j);
+    machine_.begin_batch();
     drain();
     machine_.hold_new_steps();
     auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(cfg_.shutdownTimeout);
     while (machine_.in_flight() > 0 && clock::now() < deadline) {
       auto ticket = core_wake_.prepare();
+      machine_.begin_batch();
       if (drain() == 0 && machine_.in_flight() > 0) core_wake_.wait_until(ticket, deadline);
     }
     if (machine_.in_flight() > 0)
@@ -383,6 +388,7 @@ class engine {
                 format_duration(cfg_.shutdownTimeout) + "; they resume at the next start");
     for (std::size_t j = 0; j < steps_.size(); ++j)
       if (!Registry::is_provider(steps_[j])) stop_extension(j);
+    machine_.begin_batch();
     drain();
     run_jobs();
     machine_.take_dirty();

@@ -43,8 +43,20 @@ class provisioner_adapter {
 
   void start(inbox& in, outbox& out) {
     inbox_.store(&in, std::memory_order_release);
-    if (stopped_.load(std::memory_order_acquire)) return;
-    while (auto m = in.receive()) out.send(handle_safely(std::move(*m)));
+    message m;
+    auto& w = in.waker();
+    while (!stopped_.load(std::memory_order_acquire)) {
+      auto ticket = w.prepare();
+      bool any = false;
+      while (in.try_receive(m)) {
+        any = true;
+        out.send(handle_safely(std::move(m)));
+      }
+      if (!any) {
+        if (in.closed()) return;
+        w.wait(ticket);
+      }
+    }
   }
 
   void stop() {

@@ -93,11 +93,16 @@ class state_machine {
   void receive(std::size_t from, message&& m) {
     if (from >= steps_.size()) return;
     ++counters_.received[from][static_cast<std::size_t>(m.action)];
+    // The message goes on as the carrier of the next step it causes: its
+    // strings and vectors already have the right capacity, so the copy of
+    // the definition into it allocates nothing.
+    carrier_ = &m;
     if (steps_[from].provider) {
       from_provider(from, std::move(m));
     } else {
       from_provisioner(from, std::move(m));
     }
+    carrier_ = nullptr;
   }
 
   // Runs what is due: retries whose backoff expired, and the housekeeper.
@@ -154,6 +159,19 @@ class state_machine {
       debug([&] { return "removed undeployed service " + name; });
     }
   }
+
+  // --- Time ----------------------------------------------------------------
+
+  // The owner reads the clocks once per batch of messages and hands them in;
+  // without this, every transition reads the clocks itself.
+  void begin_batch(timestamp wall = interlook::now(), clock::time_point steady = clock::now()) {
+    batch_wall_ = wall;
+    batch_steady_ = steady;
+    batch_time_ = true;
+  }
+
+  // Without a store, nobody reads the changed-entries list: skip keeping it.
+  void track_changes(bool on) { track_changes_ = on; }
 
   // --- Shutdown ------------------------------------------------------------
 
@@ -235,7 +253,7 @@ class state_machine {
 
   void provider_add(service&& svc) {
     merge_targets(svc.targets);
-    auto wall = interlook::now();
+    auto wall = wall_now();
     auto [it, inserted] = entries_.try_emplace(svc.name);
     const std::string& name = it->first;
     entry& e = it->second;
@@ -279,7 +297,7 @@ class state_machine {
     }
     const std::string& name = it->first;
     entry& e = it->second;
-    e.last_update = interlook::now();
+    e.last_update = wall_now();
     if (!e.expect_deployed && e.position == 0 && !e.work_in_progress) return;  // already undeployed
     e.expect_deployed = false;
     e.restart_walk = false;
@@ -315,7 +333,7 @@ class state_machine {
     entry& e = it->second;
     e.work_in_progress = false;
     settle(e);
-    counters_.observe_latency(std::chrono::duration<double>(clock::now() - e.sent_at).count());
+    counters_.observe_latency(std::chrono::duration<double>(steady_now() - e.sent_at).count());
     mark(name, e);
 
     bool turned = e.expect_deployed == is_delete;  // the provider changed its mind meanwhile
@@ -389,8 +407,8 @@ class state_machine {
     auto prev = e.position;
     e.position = p;
     e.work_in_progress = true;
-    e.wip_time = interlook::now();
-    e.sent_at = clock::now();
+    e.wip_time = wall_now();
+    e.sent_at = steady_now();
     e.reverse_in_flight = a == action::remove;
     mark(name, e);
     debug([&] {
@@ -398,10 +416,13 @@ class state_machine {
              steps_[p - 1].name + " (" + std::string(to_string(a)) + ")";
     });
     if (holding_) return;  // resumes from here after a restart
-    message m;
+    message fresh;
+    message& m = carrier_ ? *carrier_ : fresh;
+    carrier_ = nullptr;  // a message is sent once
     m.action = a;
-    m.sender = "core";
+    m.sender.assign("core");
     m.destination = steps_[p - 1].name;
+    m.error.clear();
     m.service = e.service;
     e.sent = true;
     ++in_flight_;
@@ -412,7 +433,7 @@ class state_machine {
   void close(const std::string& name, entry& e, bool deployed) {
     e.work_in_progress = false;
     e.position = deployed ? deployed_position() : 0;
-    e.close_time = interlook::now();
+    e.close_time = wall_now();
     e.error.clear();
     e.retries = 0;
     e.restart_walk = false;
@@ -427,7 +448,7 @@ class state_machine {
     for (std::uint32_t i = 0; i < e.retries && delay < cfg_.retryMaxInterval; ++i) delay *= 2;
     delay = std::min(delay, cfg_.retryMaxInterval);
     ++e.retries;
-    e.retry_at = clock::now() + to_clock(delay);
+    e.retry_at = steady_now() + to_clock(delay);
     retries_.emplace(e.retry_at, name);
     debug([&] { return "service " + name + ": retry in " + format_duration(delay); });
   }
@@ -464,8 +485,11 @@ class state_machine {
     return steps_[p - 1].name;
   }
 
+  timestamp wall_now() const { return batch_time_ ? batch_wall_ : interlook::now(); }
+  clock::time_point steady_now() const { return batch_time_ ? batch_steady_ : clock::now(); }
+
   void mark(const std::string& name, entry& e) {
-    if (!e.queued_for_store) {
+    if (track_changes_ && !e.queued_for_store) {
       e.queued_for_store = true;
       dirty_.push_back(name);
     }
@@ -494,6 +518,11 @@ class state_machine {
   clock::time_point next_housekeeping_;
   std::size_t in_flight_ = 0;
   bool holding_ = false;
+  bool track_changes_ = true;
+  message* carrier_ = nullptr;  // the message being handled, reusable once
+  bool batch_time_ = false;
+  timestamp batch_wall_{};
+  clock::time_point batch_steady_{};
   workflow_counters counters_;
 };
 

@@ -23,17 +23,19 @@ class wakeup {
 
   // spin: how many times to re-check before sleeping. Spinning only pays
   // when producers and consumer run on different cores at once.
-  explicit wakeup(unsigned spin = 0) noexcept : spin_(spin) {}
+  explicit wakeup(unsigned spin = 200) noexcept : spin_(spin) {}
   wakeup(const wakeup&) = delete;
   wakeup& operator=(const wakeup&) = delete;
 
   ticket prepare() const noexcept { return epoch_.load(std::memory_order_seq_cst); }
 
   void notify() noexcept {
-    // seq_cst on both sides (here and in wait_until) forms a Dekker pair with
-    // sleepers_: either we see the sleeper, or it sees our new epoch.
+    // seq_cst here and in wait_until forms a Dekker pair on epoch_ and
+    // sleeping_: either we see the sleeper, or it sees our new epoch. The
+    // exchange lets only the first producer after the consumer fell asleep
+    // pay for the wake-up; the others see it already claimed.
     epoch_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) {
+    if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
       std::lock_guard lock(mutex_);
       cv_.notify_all();
     }
@@ -47,10 +49,21 @@ class wakeup {
       relax();
     }
     std::unique_lock lock(mutex_);
-    sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    bool woken =
-        cv_.wait_until(lock, deadline, [&] { return epoch_.load(std::memory_order_seq_cst) != seen; });
-    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    bool woken = false;
+    for (;;) {
+      // Raised again on every pass: a producer that claimed an earlier
+      // sleep (and woke us for nothing) must not leave this one unguarded.
+      sleeping_.store(true, std::memory_order_seq_cst);
+      if (epoch_.load(std::memory_order_seq_cst) != seen) {
+        woken = true;
+        break;
+      }
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        woken = epoch_.load(std::memory_order_seq_cst) != seen;
+        break;
+      }
+    }
+    sleeping_.store(false, std::memory_order_relaxed);
     return woken;
   }
 
@@ -67,7 +80,7 @@ class wakeup {
   }
 
   std::atomic<std::uint64_t> epoch_{0};
-  std::atomic<std::uint32_t> sleepers_{0};
+  std::atomic<bool> sleeping_{false};  // one consumer per wakeup
   unsigned spin_;
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -1,0 +1,231 @@
+// Message throughput of the engine against the raw pipeline baseline, in
+// one binary and one run. See bench/README.md for what each figure means.
+//
+//   bazel run --config=bench //bench:throughput
+//   bazel run --config=bench //bench:throughput -- --benchmark_filter='Deploy/100000/3'
+#include "bench/pipeline.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace bench;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+long rss_bytes() {
+  long pages = 0, resident = 0;
+  std::ifstream statm("/proc/self/statm");
+  statm >> pages >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+interlook::logger& quiet_logger() {
+  static interlook::logger log(interlook::log_level::error, "stderr");
+  return log;
+}
+
+loaded_config<bench_registry> bench_config(int k) {
+  // Long housekeeping and timeouts: the bench measures the message path.
+  return load_config<bench_registry>(config_document::parse(
+      "core:\n  workflowSteps: " + workflow_of(k) +
+          "\n  workflowHousekeeperInterval: 1h\n  serviceWIPTimeout: 1h\n  serviceMaxLastUpdated: 1h\n",
+      "bench.yml"));
+}
+
+auto closed_count(bool deployed, std::uint64_t target) {
+  return [deployed, target](const state_machine& sm) {
+    return (deployed ? sm.counters().deployed : sm.counters().undeployed) >= target;
+  };
+}
+
+// Add-to-deployed latencies (core receipt of the provider's add to the
+// close of the walk), p50 and p99, in microseconds.
+std::pair<double, double> deploy_latency(engine<bench_registry>& core) {
+  auto lat = core.ask([](const state_machine& sm) {
+                   std::vector<double> v;
+                   v.reserve(sm.entries().size());
+                   for (const auto& [n, e] : sm.entries())
+                     v.push_back(std::chrono::duration<double, std::micro>(e.close_time - e.time_detected).count());
+                   std::sort(v.begin(), v.end());
+                   return v;
+                 }).get();
+  if (lat.empty()) return {0, 0};
+  return {lat[lat.size() / 2], lat[std::min(lat.size() - 1, lat.size() * 99 / 100)]};
+}
+
+double raw_services_per_s(std::size_t n, int k, const std::vector<service>& services) {
+  raw_pipeline raw(k);
+  auto t0 = clock_type::now();
+  raw.run(services, action::add);
+  return static_cast<double>(n) / seconds_since(t0);
+}
+
+// 1 + 2: deploy then undeploy N services through the engine with K echo
+// provisioners; the raw pipeline runs the same deploy in the same process.
+void BM_DeployUndeploy(benchmark::State& state) {
+  auto n = static_cast<std::size_t>(state.range(0));
+  int k = static_cast<int>(state.range(1));
+  auto services = make_services(n);
+  double deploy_s = 0, undeploy_s = 0, p50 = 0, p99 = 0;
+  for (auto _ : state) {
+    engine<bench_registry> core(bench_config(k), quiet_logger());
+    core.start();
+    auto& provider = core.extension<push_provider>();
+    auto t0 = clock_type::now();
+    provider.push(&services, action::add);
+    core.await(closed_count(true, n), std::chrono::hours(1));
+    deploy_s = seconds_since(t0);
+    std::tie(p50, p99) = deploy_latency(core);
+    auto t1 = clock_type::now();
+    provider.push(&services, action::remove);
+    core.await(closed_count(false, n), std::chrono::hours(1));
+    undeploy_s = seconds_since(t1);
+    state.SetIterationTime(deploy_s + undeploy_s);
+    core.request_stop();
+    core.wait();
+  }
+  double raw = raw_services_per_s(n, k, services);
+  double hops = 2.0 * k + 1;
+  state.counters["services_per_s"] = static_cast<double>(n) / deploy_s;
+  state.counters["messages_per_s"] = static_cast<double>(n) * hops / deploy_s;
+  state.counters["undeploy_services_per_s"] = static_cast<double>(n) / undeploy_s;
+  state.counters["p50_us"] = p50;
+  state.counters["p99_us"] = p99;
+  state.counters["raw_services_per_s"] = raw;
+  state.counters["vs_raw"] = (static_cast<double>(n) / deploy_s) / raw;
+}
+
+// 3: re-push the same N deployed services: nothing may be re-provisioned.
+void BM_SteadyState(benchmark::State& state) {
+  auto n = static_cast<std::size_t>(state.range(0));
+  int k = 3;
+  auto services = make_services(n);
+  double repush_s = 0, reprovisioned = 0;
+  for (auto _ : state) {
+    engine<bench_registry> core(bench_config(k), quiet_logger());
+    core.start();
+    auto& provider = core.extension<push_provider>();
+    provider.push(&services, action::add);
+    core.await(closed_count(true, n), std::chrono::hours(1));
+    auto sent_before = core.ask([](const state_machine& sm) { return sm.counters().sent[1][0]; }).get();
+    // Same services, targets in another order: still the same definitions.
+    static std::vector<service> shuffled;
+    shuffled = services;
+    for (auto& s : shuffled) std::reverse(s.targets.begin(), s.targets.end());
+    auto t0 = clock_type::now();
+    provider.push(&shuffled, action::add);
+    core.await([n](const state_machine& sm) { return sm.counters().received[0][0] >= 2 * n; }, std::chrono::hours(1));
+    repush_s = seconds_since(t0);
+    auto sent_after = core.ask([](const state_machine& sm) { return sm.counters().sent[1][0]; }).get();
+    reprovisioned = static_cast<double>(sent_after - sent_before) / static_cast<double>(n);
+    state.SetIterationTime(repush_s);
+    core.request_stop();
+    core.wait();
+  }
+  state.counters["reprovisioned"] = reprovisioned;
+  state.counters["noop_add_ns"] = repush_s * 1e9 / static_cast<double>(n);
+}
+
+// 4: resident memory per tracked (deployed) service.
+void BM_Memory(benchmark::State& state) {
+  auto n = static_cast<std::size_t>(state.range(0));
+  double per_service = 0;
+  for (auto _ : state) {
+    long before = rss_bytes();
+    engine<bench_registry> core(bench_config(1), quiet_logger());
+    core.start();
+    auto& provider = core.extension<push_provider>();
+    {
+      auto services = make_services(n);
+      auto t0 = clock_type::now();
+      provider.push(&services, action::add);
+      core.await(closed_count(true, n), std::chrono::hours(1));
+      state.SetIterationTime(seconds_since(t0));
+      // Wait for the provider to have dropped its last copy before freeing.
+      core.await([](const state_machine&) { return true; }, std::chrono::seconds(1));
+    }
+    long after = rss_bytes();
+    per_service = static_cast<double>(after - before) / static_cast<double>(n);
+    core.request_stop();
+    core.wait();
+  }
+  state.counters["bytes_per_service"] = per_service;
+}
+
+// 5: throughput with crash-safe persistence on (journal + fsync per batch)
+// against off, and the time to load the resulting state file.
+void BM_Persistence(benchmark::State& state) {
+  auto n = static_cast<std::size_t>(state.range(0));
+  bool durable = state.range(1) != 0;
+  auto services = make_services(n);
+  auto dir = std::filesystem::temp_directory_path() / ("interlook-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "entries.json").string();
+  double deploy_s = 0, off_s = 0, load_s = 0;
+  for (auto _ : state) {
+    std::filesystem::remove(path);
+    std::filesystem::remove(path + ".journal");
+    {
+      engine<bench_registry> core(bench_config(3), quiet_logger(), std::make_unique<state_store>(path, durable));
+      core.load_state();
+      core.start();
+      auto t0 = clock_type::now();
+      core.extension<push_provider>().push(&services, action::add);
+      core.await(closed_count(true, n), std::chrono::hours(1));
+      deploy_s = seconds_since(t0);
+      state.SetIterationTime(deploy_s);
+      core.request_stop();
+      core.wait();
+    }
+    {
+      engine<bench_registry> core(bench_config(3), quiet_logger());
+      core.start();
+      auto t0 = clock_type::now();
+      core.extension<push_provider>().push(&services, action::add);
+      core.await(closed_count(true, n), std::chrono::hours(1));
+      off_s = seconds_since(t0);
+      core.request_stop();
+      core.wait();
+    }
+    auto t0 = clock_type::now();
+    state_store store(path);
+    auto loaded = store.load();
+    load_s = seconds_since(t0);
+    if (loaded.size() != n) state.SkipWithError("the state file lost entries");
+  }
+  std::filesystem::remove_all(dir);
+  state.counters["services_per_s"] = static_cast<double>(n) / deploy_s;
+  state.counters["off_services_per_s"] = static_cast<double>(n) / off_s;
+  state.counters["cost"] = 1.0 - off_s / deploy_s;
+  state.counters["load_s"] = load_s;
+}
+
+}  // namespace
+
+BENCHMARK(BM_DeployUndeploy)
+    ->ArgNames({"N", "K"})
+    ->ArgsProduct({{1000, 10000, 100000, 1000000}, {1, 3, 6}})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SteadyState)->ArgNames({"N"})->Arg(100000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Memory)->ArgNames({"N"})->Arg(1000000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Persistence)
+    ->ArgNames({"N", "durable"})
+    ->Args({100000, 1})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
