@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -123,4 +124,77 @@ TEST_CASE("inbox receive_for times out without closing") {
   inbox in(box.get());
   CHECK_FALSE(in.receive_for(10ms));
   CHECK_FALSE(in.closed());
+}
+
+TEST_CASE("two threads ping-pong 20000 times through two wakeups: no wake-up is ever lost") {
+  // A lost wake-up leaves one side asleep for good: the test then hangs and
+  // fails on its timeout. Stale claims of earlier sleeps are exercised by the
+  // tight alternation.
+  mailbox<message> ping, pong;
+  constexpr int rounds = 20000;
+  std::thread other([&] {
+    inbox in(ping.get());
+    outbox out(pong.get());
+    for (int i = 0; i < rounds; ++i) {
+      auto m = in.receive();
+      REQUIRE(m);
+      out.send(std::move(*m));
+    }
+  });
+  inbox in(pong.get());
+  outbox out(ping.get());
+  int returned = 0;
+  for (int i = 0; i < rounds; ++i) {
+    message m;
+    m.service.name = "ball";
+    out.send(std::move(m));
+    auto back = in.receive_for(10s);
+    if (!back) break;
+    ++returned;
+  }
+  other.join();
+  CHECK(returned == rounds);
+}
+
+TEST_CASE("eight producers ping one consumer on a shared wakeup: no wake-up is ever lost") {
+  // Several producers notifying one sleeping consumer is where a stale claim
+  // of an earlier sleep can leave the next one unguarded.
+  wakeup core;
+  constexpr int producers = 8, rounds = 10000;
+  std::vector<std::unique_ptr<channel<int>>> to_core;
+  std::vector<std::unique_ptr<mailbox<message>>> acks;
+  for (int p = 0; p < producers; ++p) {
+    to_core.push_back(std::make_unique<channel<int>>(core));
+    acks.push_back(std::make_unique<mailbox<message>>());
+  }
+  std::atomic<int> completed{0};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p)
+    threads.emplace_back([&, p] {
+      inbox in(acks[p]->get());
+      for (int i = 0; i < rounds; ++i) {
+        int v = i;
+        to_core[p]->send(std::move(v));
+        if (!in.receive_for(10s)) return;
+      }
+      ++completed;
+    });
+  int handled = 0;
+  auto deadline = wakeup::clock::now() + 20s;
+  while (handled < producers * rounds && wakeup::clock::now() < deadline) {
+    auto ticket = core.prepare();
+    bool any = false;
+    for (int p = 0; p < producers; ++p) {
+      int v;
+      while (to_core[p]->try_receive(v)) {
+        any = true;
+        ++handled;
+        acks[p]->get().send(message{});
+      }
+    }
+    if (!any) core.wait_until(ticket, deadline);
+  }
+  for (auto& t : threads) t.join();
+  CHECK(handled == producers * rounds);
+  CHECK(completed == producers);
 }
