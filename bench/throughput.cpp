@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <malloc.h>
 #include <unistd.h>
 
 using namespace bench;
@@ -23,7 +24,10 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+// Resident memory after handing freed heap back to the system, so that the
+// figure counts live data, not what malloc keeps cached.
 long rss_bytes() {
+  malloc_trim(0);
   long pages = 0, resident = 0;
   std::ifstream statm("/proc/self/statm");
   statm >> pages >> resident;

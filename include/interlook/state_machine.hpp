@@ -20,6 +20,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iterator>
+#include <memory>
+#include <stdexcept>
+#include <string_view>
 #include <optional>
 #include <queue>
 #include <string>
@@ -63,10 +67,69 @@ struct workflow_counters {
   }
 };
 
+// The entries by service name, read-only for everyone but the state machine.
+// Entries live in their own allocations: the table itself stays small (a
+// name and a pointer per slot), so growing it moves little, and an entry
+// stays where it is while others come and go.
+class entry_table {
+ public:
+  using map = boost::unordered_flat_map<std::string, std::unique_ptr<entry>>;
+
+  struct value_type {
+    const std::string& first;
+    const entry& second;
+  };
+
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using difference_type = std::ptrdiff_t;
+    using value_type = entry_table::value_type;
+    using reference = value_type;
+    struct pointer {
+      value_type v;
+      const value_type* operator->() const { return &v; }
+    };
+
+    const_iterator() = default;
+    explicit const_iterator(map::const_iterator it) : it_(it) {}
+    value_type operator*() const { return {it_->first, *it_->second}; }
+    pointer operator->() const { return {{it_->first, *it_->second}}; }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      auto old = *this;
+      ++it_;
+      return old;
+    }
+    friend bool operator==(const const_iterator&, const const_iterator&) = default;
+
+   private:
+    map::const_iterator it_;
+  };
+
+  const_iterator begin() const { return const_iterator(map_.begin()); }
+  const_iterator end() const { return const_iterator(map_.end()); }
+  const_iterator find(const std::string& name) const { return const_iterator(map_.find(name)); }
+  const entry& at(const std::string& name) const {
+    auto it = map_.find(name);
+    if (it == map_.end()) throw std::out_of_range("no entry named " + name);
+    return *it->second;
+  }
+  std::size_t count(const std::string& name) const { return map_.count(name); }
+  std::size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+
+ private:
+  friend class state_machine;
+  map map_;
+};
+
 class state_machine {
  public:
   using clock = std::chrono::steady_clock;
-  using entry_map = boost::unordered_flat_map<std::string, entry>;
 
   struct sink {
     // Deliver a message to the extension at workflow step `step` (0-based).
@@ -112,7 +175,7 @@ class state_machine {
       retries_.pop();
       auto it = entries_.find(name);
       if (it == entries_.end()) continue;
-      entry& e = it->second;
+      entry& e = *it->second;
       if (e.work_in_progress || e.error.empty() || e.retry_at != due) continue;  // superseded
       debug([&] { return "retrying " + name + " at " + state_name(e) + " (attempt " + std::to_string(e.retries + 1) + ")"; });
       resume(name, e);
@@ -133,7 +196,8 @@ class state_machine {
   // The housekeeper's three duties (rule 7).
   void housekeep(timestamp wall = interlook::now()) {
     std::vector<std::string> to_remove;
-    for (auto& [name, e] : entries_) {
+    for (auto& [name, owned] : entries_) {
+      entry& e = *owned;
       if (e.work_in_progress) {
         if (wall - e.wip_time > cfg_.serviceWIPTimeout) {
           e.work_in_progress = false;
@@ -183,7 +247,7 @@ class state_machine {
 
   // --- State ---------------------------------------------------------------
 
-  const entry_map& entries() const { return entries_; }
+  const entry_table& entries() const { return table_; }
   const std::vector<workflow_step>& steps() const { return steps_; }
   const workflow_counters& counters() const { return counters_; }
   std::uint16_t deployed_position() const { return static_cast<std::uint16_t>(K_ + 1); }
@@ -201,12 +265,15 @@ class state_machine {
   }
 
   // Loads a saved entry (start-up, before resume_all()).
-  void restore(std::string name, entry e) { entries_.insert_or_assign(std::move(name), std::move(e)); }
+  void restore(std::string name, entry e) {
+    entries_.insert_or_assign(std::move(name), std::make_unique<entry>(std::move(e)));
+  }
 
   // Resumes every loaded entry where it stood: in-progress steps are sent
   // again (provisioners are idempotent), entries in error are retried.
   void resume_all() {
-    for (auto& [name, e] : entries_) {
+    for (auto& [name, owned] : entries_) {
+      entry& e = *owned;
       bool at_rest = e.position == (e.expect_deployed ? deployed_position() : 0);
       if (e.work_in_progress) {
         e.work_in_progress = false;
@@ -226,7 +293,7 @@ class state_machine {
     out.swap(dirty_);
     for (auto& name : out) {
       auto it = entries_.find(name);
-      if (it != entries_.end()) it->second.queued_for_store = false;
+      if (it != entries_.end()) it->second->queued_for_store = false;
     }
     return out;
   }
@@ -255,8 +322,9 @@ class state_machine {
     merge_targets(svc.targets);
     auto wall = wall_now();
     auto [it, inserted] = entries_.try_emplace(svc.name);
+    if (inserted) it->second = std::make_unique<entry>();
     const std::string& name = it->first;
-    entry& e = it->second;
+    entry& e = *it->second;
     if (inserted) {  // rule 1
       e.time_detected = wall;
       e.last_update = wall;
@@ -296,7 +364,7 @@ class state_machine {
       return;
     }
     const std::string& name = it->first;
-    entry& e = it->second;
+    entry& e = *it->second;
     e.last_update = wall_now();
     if (!e.expect_deployed && e.position == 0 && !e.work_in_progress) return;  // already undeployed
     e.expect_deployed = false;
@@ -321,8 +389,8 @@ class state_machine {
     auto it = entries_.find(m.service.name);
     auto position = static_cast<std::uint16_t>(from + 1);
     bool is_delete = m.action == action::remove;
-    if (it == entries_.end() || !it->second.work_in_progress || it->second.position != position ||
-        it->second.reverse_in_flight != is_delete || (m.action != action::add && !is_delete)) {
+    if (it == entries_.end() || !it->second->work_in_progress || it->second->position != position ||
+        it->second->reverse_in_flight != is_delete || (m.action != action::add && !is_delete)) {
       ++counters_.stale;
       log(log_level::warn, "ignored a stale " + std::string(to_string(m.action)) + " answer from " +
                                steps_[from].name + " for " +
@@ -330,7 +398,7 @@ class state_machine {
       return;
     }
     const std::string& name = it->first;
-    entry& e = it->second;
+    entry& e = *it->second;
     e.work_in_progress = false;
     settle(e);
     counters_.observe_latency(std::chrono::duration<double>(steady_now() - e.sent_at).count());
@@ -511,7 +579,8 @@ class state_machine {
   sink out_;
   std::uint16_t K_ = 0;
   std::optional<std::size_t> first_provider_;
-  entry_map entries_;
+  entry_table table_;
+  entry_table::map& entries_ = table_.map_;
   std::vector<std::string> dirty_;
   using retry_item = std::pair<clock::time_point, std::string>;
   std::priority_queue<retry_item, std::vector<retry_item>, std::greater<>> retries_;
