@@ -147,3 +147,41 @@ TEST_CASE("missing files mean no entries yet") {
   temp_dir d;
   CHECK(state_store(d.file("nothing.json")).load().empty());
 }
+
+TEST_CASE("the direct JSON writer produces the same document as Boost.JSON, escapes included") {
+  entry e = sample("10.0.0.1");
+  e.error = "quote \" backslash \\ newline \n tab \t bell \x07";
+  e.info = "caf\xC3\xA9";
+  e.close_time = now();
+  e.wip_time = timestamp{std::chrono::nanoseconds(1'700'000'000'120'000'000)};
+  std::string direct;
+  append_entry_json(direct, e, "dns.hosts");
+  auto parsed = parse_json_text(direct);
+  CHECK(parsed == boost::json::value(entry_to_json(e, "dns.hosts")));
+  CHECK(direct.find("\"wip_time\":\"2023-11-14T22:13:20.12Z\"") != std::string::npos);
+}
+
+TEST_CASE("progress records update the saved entry; progress without an entry is a warning") {
+  temp_dir d;
+  state_store store(d.file("entries.json"));
+  std::string lines;
+  entry e = sample("");
+  state_store::journal_line(lines, "web", e, "undeployed");
+  e.position = 2;
+  e.work_in_progress = true;
+  e.wip_time = now();
+  e.service.public_ip = "10.0.0.7";
+  state_store::journal_progress(lines, "web", e, "dns.hosts");
+  state_store::journal_progress(lines, "ghost", e, "dns.hosts");
+  store.append(lines);
+  std::vector<std::string> warnings;
+  auto loaded = state_store(d.file("entries.json")).load(&warnings);
+  REQUIRE(loaded.size() == 1);
+  CHECK(loaded[0].state == "dns.hosts");
+  CHECK(loaded[0].value.work_in_progress);
+  CHECK(loaded[0].value.wip_time == e.wip_time);
+  CHECK(loaded[0].value.service.public_ip == "10.0.0.7");
+  CHECK(loaded[0].value.service.dns_names == std::vector<std::string>{"web.example"});  // from the full record
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("progress of ghost, whose entry is not saved") != std::string::npos);
+}

@@ -64,10 +64,17 @@ class api_routes {
     if (path == "/version") return json(boost::json::serialize(boost::json::value(version_)));
     if (path == "/services") {
       return from_core([](const state_machine& sm) {
-        boost::json::object doc;
-        doc.reserve(sm.entries().size());
-        for (const auto& [name, e] : sm.entries()) doc[name] = entry_to_json(e, sm.state_name(e));
-        return json(boost::json::serialize(doc));
+        std::string doc = "{";
+        bool first = true;
+        for (const auto& [name, e] : sm.entries()) {
+          if (!first) doc += ',';
+          first = false;
+          detail::json_write::string(doc, name);
+          doc += ':';
+          append_entry_json(doc, e, sm.state_name(e));
+        }
+        doc += '}';
+        return json(std::move(doc));
       });
     }
     if (path.starts_with("/services/")) {
@@ -76,7 +83,9 @@ class api_routes {
       return from_core([name = *name](const state_machine& sm) {
         auto it = sm.entries().find(name);
         if (it == sm.entries().end()) return error_reply(404, "no service named " + name);
-        return json(boost::json::serialize(entry_to_json(it->second, sm.state_name(it->second))));
+        std::string doc;
+        append_entry_json(doc, it->second, sm.state_name(it->second));
+        return json(std::move(doc));
       });
     }
     if (path == "/workflow") {

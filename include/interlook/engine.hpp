@@ -12,6 +12,7 @@
 
 #include <interlook/channel.hpp>
 #include <interlook/config_file.hpp>
+#include <interlook/detail/journal_writer.hpp>
 #include <interlook/log.hpp>
 #include <interlook/registry.hpp>
 #include <interlook/state_machine.hpp>
@@ -312,42 +313,63 @@ class engine {
     });
   }
 
+  // Hands what changed since the last commit to the journal writer, unless
+  // it is still writing the previous batch (then changes accumulate).
   void persist() {
     if (!store_) {
       machine_.take_dirty();
       return;
     }
-    auto names = machine_.take_dirty();
-    if (names.empty() && !snapshot_needed_) return;
-    try {
-      if (snapshot_needed_ ||
-          store_->journal_bytes() > std::max<std::size_t>(8u << 20, 2 * store_->snapshot_bytes())) {
-        snapshot();
-        return;
-      }
-      std::string lines;
-      for (auto& name : names) {
-        auto it = machine_.entries().find(name);
-        if (it == machine_.entries().end()) {
-          state_store::journal_removal(lines, name);
-        } else {
-          state_store::journal_line(lines, name, it->second, machine_.state_name(it->second));
-        }
-      }
-      store_->append(lines);
-    } catch (const std::exception& e) {
-      // Keep running on what is in memory; the next batch writes a full
-      // snapshot so that nothing from this one is lost.
-      log_.error(std::string("cannot save entries: ") + e.what());
+    if (!writer_) writer_ = std::make_unique<detail::journal_writer>(*store_, core_wake_);
+    if (!writer_->idle()) return;
+    if (auto failure = writer_->take_error()) {
+      // Keep running on what is in memory; the next commit writes a full
+      // snapshot so that nothing of the failed batch is lost.
+      log_.error("cannot save entries: " + *failure);
       snapshot_needed_ = true;
     }
+    auto changes = machine_.take_changes();
+    if (changes.empty() && !snapshot_needed_) return;
+    last_commit_ = clock::now();
+    try {
+      if (snapshot_needed_ ||
+          store_->journal_bytes() > std::max<std::size_t>(compact_after_bytes, 2 * store_->snapshot_bytes())) {
+        snapshot();  // the writer is idle: the store is ours
+        return;
+      }
+    } catch (const std::exception& e) {
+      log_.error(std::string("cannot save entries: ") + e.what());
+      snapshot_needed_ = true;
+      return;
+    }
+    std::string lines;
+    for (auto& c : changes) {
+      auto it = machine_.entries().find(c.name);
+      if (it == machine_.entries().end()) {
+        state_store::journal_removal(lines, c.name);
+      } else if (c.definition) {
+        state_store::journal_line(lines, c.name, it->second, machine_.state_name(it->second));
+      } else {
+        state_store::journal_progress(lines, c.name, it->second, machine_.state_name(it->second));
+      }
+    }
+    writer_->submit(std::move(lines));
   }
 
+  bool writer_idle() const { return !writer_ || writer_->idle(); }
+
   void snapshot() {
-    boost::json::object doc;
-    doc.reserve(machine_.entries().size());
-    for (const auto& [name, e] : machine_.entries()) doc[name] = entry_to_json(e, machine_.state_name(e));
-    store_->snapshot(boost::json::serialize(doc));
+    std::string doc = "{";
+    bool first = true;
+    for (const auto& [name, e] : machine_.entries()) {
+      if (!first) doc += ',';
+      first = false;
+      detail::json_write::string(doc, name);
+      doc += ':';
+      append_entry_json(doc, e, machine_.state_name(e));
+    }
+    doc += '}';
+    store_->snapshot(doc);
     snapshot_needed_ = false;
   }
 
@@ -361,9 +383,20 @@ class engine {
       std::size_t handled = drain();
       run_jobs();
       machine_.tick();
-      persist();
+      // Group commit: one journal write and fsync, at most every
+      // commit_interval, for everything that changed since the last one; an
+      // entry that moves several steps in that time is written once. A crash
+      // loses at most that interval, which a restart replays (providers
+      // announce again, provisioners are idempotent).
+      // The write and its fsync happen on the journal writer's thread.
+      if (clock::now() - last_commit_ >= commit_interval) persist();
       check_waiters();
-      if (handled == 0) core_wake_.wait_until(ticket, machine_.next_deadline());
+      if (handled == 0) {
+        auto deadline = machine_.next_deadline();
+        // A finished writer notifies core_wake_; until then, no deadline for it.
+        if (machine_.has_changes() && writer_idle()) deadline = std::min(deadline, last_commit_ + commit_interval);
+        core_wake_.wait_until(ticket, deadline);
+      }
     }
     shutdown();
   }
@@ -392,6 +425,11 @@ class engine {
     drain();
     run_jobs();
     machine_.take_dirty();
+    if (writer_) {
+      writer_->wait_idle();  // the store is ours again
+      if (auto failure = writer_->take_error()) log_.error("cannot save entries: " + *failure);
+      writer_.reset();
+    }
     if (store_) {
       try {
         snapshot();
@@ -428,8 +466,14 @@ class engine {
   std::vector<std::function<void(const state_machine&)>> jobs_;
   std::vector<waiter> waiters_to_add_;
   std::vector<waiter> waiters_;
+  std::unique_ptr<detail::journal_writer> writer_;  // after store_: stopped before it
   bool loaded_ = false;
   bool snapshot_needed_ = false;
+  static constexpr auto commit_interval = std::chrono::milliseconds(20);
+  // The journal is folded into a new snapshot once it outgrows this and
+  // twice the snapshot: rewriting the state file is the expensive part.
+  static constexpr std::size_t compact_after_bytes = std::size_t{64} << 20;
+  clock::time_point last_commit_{};
 };
 
 }  // namespace interlook

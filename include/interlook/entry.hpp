@@ -38,6 +38,7 @@ struct entry {
   bool reverse_in_flight = false;  // the step in progress is a delete
   bool sent = false;               // ...and its message went out (not held back)
   bool queued_for_store = false;   // listed for the next journal write
+  bool definition_changed = false; // ...with its definition, not just its progress
   std::uint32_t retries = 0;       // consecutive failed attempts (backoff)
   std::chrono::steady_clock::time_point retry_at{};
   std::chrono::steady_clock::time_point sent_at{};  // for step latency

@@ -2,6 +2,7 @@
 // Entries as JSON: the shape of Go interlook's state file and /services.
 
 #include <interlook/entry.hpp>
+#include <interlook/detail/json_write.hpp>
 #include <interlook/json.hpp>
 
 #include <string>
@@ -21,6 +22,72 @@ inline boost::json::object entry_to_json(const entry& e, std::string_view state)
                              {"service", to_json(e.service)},
                              {"close_time", format_timestamp(e.close_time)},
                              {"restart_walk", e.restart_walk}};
+}
+
+// The same document as entry_to_json, written straight into `out`.
+inline void append_service_json(std::string& out, const service& s) {
+  namespace jw = detail::json_write;
+  bool first = true;
+  out += '{';
+  jw::key(out, "provider", first);
+  jw::string(out, s.provider);
+  jw::key(out, "name", first);
+  jw::string(out, s.name);
+  jw::key(out, "targets", first);
+  out += '[';
+  for (std::size_t i = 0; i < s.targets.size(); ++i) {
+    if (i) out += ',';
+    out += "{\"host\":";
+    jw::string(out, s.targets[i].host);
+    out += ",\"port\":";
+    jw::number(out, s.targets[i].port);
+    out += ",\"weight\":";
+    jw::number(out, s.targets[i].weight);
+    out += '}';
+  }
+  out += ']';
+  jw::key(out, "tls", first);
+  jw::boolean(out, s.tls);
+  jw::key(out, "public_ip", first);
+  jw::string(out, s.public_ip);
+  jw::key(out, "dns_name", first);
+  out += '[';
+  for (std::size_t i = 0; i < s.dns_names.size(); ++i) {
+    if (i) out += ',';
+    jw::string(out, s.dns_names[i]);
+  }
+  out += "]}";
+}
+
+inline void append_entry_json(std::string& out, const entry& e, std::string_view state) {
+  namespace jw = detail::json_write;
+  bool first = true;
+  auto time = [&](std::string_view key, timestamp t) {
+    jw::key(out, key, first);
+    out += '"';
+    append_timestamp(out, t);
+    out += '"';
+  };
+  out += '{';
+  jw::key(out, "work_in_progress", first);
+  jw::boolean(out, e.work_in_progress);
+  time("wip_time", e.wip_time);
+  jw::key(out, "state", first);
+  jw::string(out, state);
+  jw::key(out, "expected_state", first);
+  jw::string(out, e.expect_deployed ? deployed_state : undeployed_state);
+  jw::key(out, "info", first);
+  jw::string(out, e.info);
+  jw::key(out, "error", first);
+  jw::string(out, e.error);
+  time("time_detected", e.time_detected);
+  time("last_update", e.last_update);
+  jw::key(out, "service", first);
+  append_service_json(out, e.service);
+  time("close_time", e.close_time);
+  jw::key(out, "restart_walk", first);
+  jw::boolean(out, e.restart_walk);
+  out += '}';
 }
 
 // Decodes an entry; its state name goes to `state` for the caller to place

@@ -286,15 +286,35 @@ class state_machine {
     }
   }
 
-  // Names of entries changed (or removed) since the last call: what the
-  // store must write.
+  bool has_changes() const { return !dirty_.empty(); }
+
+  struct change {
+    std::string name;
+    bool definition = false;  // the service definition changed, not only progress
+  };
+
+  // Entries changed (or removed) since the last call: what the store must
+  // write. A removed entry is a name no longer in entries().
+  std::vector<change> take_changes() {
+    std::vector<change> out;
+    out.reserve(dirty_.size());
+    for (auto& name : dirty_) {
+      auto it = entries_.find(name);
+      bool definition = false;
+      if (it != entries_.end()) {
+        it->second->queued_for_store = false;
+        definition = it->second->definition_changed;
+        it->second->definition_changed = false;
+      }
+      out.push_back({std::move(name), definition});
+    }
+    dirty_.clear();
+    return out;
+  }
+
   std::vector<std::string> take_dirty() {
     std::vector<std::string> out;
-    out.swap(dirty_);
-    for (auto& name : out) {
-      auto it = entries_.find(name);
-      if (it != entries_.end()) it->second->queued_for_store = false;
-    }
+    for (auto& c : take_changes()) out.push_back(std::move(c.name));
     return out;
   }
 
@@ -326,6 +346,7 @@ class state_machine {
     const std::string& name = it->first;
     entry& e = *it->second;
     if (inserted) {  // rule 1
+      e.definition_changed = true;
       e.time_detected = wall;
       e.last_update = wall;
       e.expect_deployed = true;
@@ -340,7 +361,10 @@ class state_machine {
     bool same = same_definition(e.service, svc);
     if (same && e.expect_deployed && e.position == deployed_position() && e.error.empty() && !e.work_in_progress)
       return;
-    if (!same) take_definition(e, std::move(svc));
+    if (!same) {
+      take_definition(e, std::move(svc));
+      e.definition_changed = true;
+    }
     if (e.work_in_progress) {
       // Applied once the current step answers: nothing lost, nothing twice.
       if (!same) e.restart_walk = true;

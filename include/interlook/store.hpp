@@ -22,6 +22,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -105,8 +106,19 @@ class state_store {
             }
             continue;
           }
+          if (const auto* pv = detail::json_read::find(o, "progress")) {
+            auto it = where.find(name);
+            if (it == where.end()) {
+              if (warnings)
+                warnings->push_back(journal_path_ + " line " + std::to_string(line_no) + ": progress of " + name +
+                                    ", whose entry is not saved; its provider will announce it again");
+              continue;
+            }
+            apply_progress(out[it->second], *pv, name);
+            continue;
+          }
           const auto* ev = detail::json_read::find(o, "entry");
-          if (!ev) throw json_error("line " + std::to_string(line_no), "neither entry nor removed");
+          if (!ev) throw json_error("line " + std::to_string(line_no), "neither entry, progress nor removed");
           std::string state;
           entry e = entry_from_json(*ev, name, state);
           auto it = where.find(name);
@@ -148,14 +160,39 @@ class state_store {
 
   // Journal lines, each ending in '\n', for append().
   static void journal_line(std::string& out, const std::string& name, const entry& e, std::string_view state) {
-    boost::json::object line{{"name", name}, {"entry", entry_to_json(e, state)}};
-    out += boost::json::serialize(line);
-    out += '\n';
+    out += "{\"name\":";
+    detail::json_write::string(out, name);
+    out += ",\"entry\":";
+    append_entry_json(out, e, state);
+    out += "}\n";
+  }
+  // Only what a walk changes: state, progress, error, times, public IP.
+  static void journal_progress(std::string& out, const std::string& name, const entry& e, std::string_view state) {
+    namespace jw = detail::json_write;
+    out += "{\"name\":";
+    jw::string(out, name);
+    out += ",\"progress\":{\"state\":";
+    jw::string(out, state);
+    out += ",\"work_in_progress\":";
+    jw::boolean(out, e.work_in_progress);
+    out += ",\"wip_time\":\"";
+    append_timestamp(out, e.wip_time);
+    out += "\",\"expected_state\":";
+    jw::string(out, e.expect_deployed ? deployed_state : undeployed_state);
+    out += ",\"error\":";
+    jw::string(out, e.error);
+    out += ",\"close_time\":\"";
+    append_timestamp(out, e.close_time);
+    out += "\",\"restart_walk\":";
+    jw::boolean(out, e.restart_walk);
+    out += ",\"public_ip\":";
+    jw::string(out, e.service.public_ip);
+    out += "}}\n";
   }
   static void journal_removal(std::string& out, const std::string& name) {
-    boost::json::object line{{"name", name}, {"removed", true}};
-    out += boost::json::serialize(line);
-    out += '\n';
+    out += "{\"name\":";
+    detail::json_write::string(out, name);
+    out += ",\"removed\":true}\n";
   }
 
   // Replaces the state file atomically with `document` (the whole JSON
@@ -175,6 +212,25 @@ class state_store {
   }
 
  private:
+  static void apply_progress(stored_entry& s, const boost::json::value& v, const std::string& path) {
+    namespace jr = detail::json_read;
+    const auto& o = jr::object(v, path);
+    auto time_of = [&](std::string_view key) {
+      std::string text = jr::string(o, key, path);
+      auto t = text.empty() ? std::optional<timestamp>(timestamp{}) : parse_timestamp(text);
+      if (!t) throw json_error(jr::join(path, key), "invalid time \"" + text + "\"");
+      return *t;
+    };
+    s.state = jr::string(o, "state", path);
+    s.value.work_in_progress = jr::boolean(o, "work_in_progress", path);
+    s.value.wip_time = time_of("wip_time");
+    s.value.expect_deployed = jr::string(o, "expected_state", path) != undeployed_state;
+    s.value.error = jr::string(o, "error", path);
+    s.value.close_time = time_of("close_time");
+    s.value.restart_walk = jr::boolean(o, "restart_walk", path);
+    s.value.service.public_ip = jr::string(o, "public_ip", path);
+  }
+
   static bool read_file(const std::string& path, std::string& out) {
     try {
       return detail::read_whole_file(path, out);

@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,31 +23,55 @@ inline timestamp now() {
   return std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
 }
 
-// "2024-05-01T12:03:04.5Z": UTC, fractional seconds without trailing zeros
-// (Go's RFC3339Nano layout).
-inline std::string format_timestamp(timestamp t) {
+// Appends "2024-05-01T12:03:04.5Z": UTC, fractional seconds without
+// trailing zeros (Go's RFC3339Nano layout). Digits are written directly:
+// this runs for every saved entry.
+inline void append_timestamp(std::string& out, timestamp t) {
   using namespace std::chrono;
-  if (is_zero(t)) return std::string(zero_time_text);
+  if (is_zero(t)) {
+    out += zero_time_text;
+    return;
+  }
   auto day = floor<days>(t);
   year_month_day ymd{day};
-  auto in_day = t - day;
-  auto secs = floor<seconds>(in_day);
-  auto nanos = (in_day - secs).count();
-  hh_mm_ss<seconds> hms{secs};
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
-                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                        static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                        static_cast<int>(hms.seconds().count()));
-  std::string out(buf, static_cast<std::size_t>(n));
+  auto nanos_of_day = (t - day).count();
+  auto digits = [&](long long v, int width) {
+    char buf[20];
+    for (int i = width - 1; i >= 0; --i) {
+      buf[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+    out.append(buf, static_cast<std::size_t>(width));
+  };
+  long long secs = nanos_of_day / 1'000'000'000;
+  long long nanos = nanos_of_day % 1'000'000'000;
+  digits(static_cast<int>(ymd.year()), 4);
+  out += '-';
+  digits(static_cast<unsigned>(ymd.month()), 2);
+  out += '-';
+  digits(static_cast<unsigned>(ymd.day()), 2);
+  out += 'T';
+  digits(secs / 3600, 2);
+  out += ':';
+  digits(secs / 60 % 60, 2);
+  out += ':';
+  digits(secs % 60, 2);
   if (nanos) {
-    char frac[16];
-    std::snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(nanos));
-    std::string f(frac);
-    while (f.back() == '0') f.pop_back();
-    out += f;
+    int width = 9;
+    while (nanos % 10 == 0) {
+      nanos /= 10;
+      --width;
+    }
+    out += '.';
+    digits(nanos, width);
   }
   out += 'Z';
+}
+
+inline std::string format_timestamp(timestamp t) {
+  std::string out;
+  out.reserve(32);
+  append_timestamp(out, t);
   return out;
 }
 
