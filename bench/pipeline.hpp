@@ -4,6 +4,7 @@
 // same SPSC hops, no state machine).
 
 #include <interlook/engine.hpp>
+#include <interlook/job_queue.hpp>
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
@@ -44,41 +45,12 @@ struct push_provider {
   explicit push_provider(const config&) {}
 
   void start(inbox& in, outbox& out) {
-    {
-      std::lock_guard lock(mutex_);
-      waker_ = &in.waker();
-    }
-    for (;;) {
-      auto ticket = in.waker().prepare();
-      std::deque<std::function<void(outbox&)>> jobs;
-      {
-        std::lock_guard lock(mutex_);
-        jobs.swap(jobs_);
-      }
-      for (auto& j : jobs) j(out);
-      message m;
-      while (in.try_receive(m)) {
-      }
-      if (jobs.empty()) {
-        if (in.closed()) return;
-        in.waker().wait(ticket);
-      }
-    }
+    jobs_.serve(in, out, [](message, outbox&) {});  // refresh requests: none in the bench
   }
   void stop() {}
 
-  void post(std::function<void(outbox&)> job) {
-    wakeup* w;
-    {
-      std::lock_guard lock(mutex_);
-      jobs_.push_back(std::move(job));
-      w = waker_;
-    }
-    if (w) w->notify();
-  }
-
   void push(const std::vector<service>* services, action a) {
-    post([services, a](outbox& out) {
+    jobs_.post([services, a](outbox& out) {
       for (const auto& s : *services) {
         message m;
         m.action = a;
@@ -89,9 +61,7 @@ struct push_provider {
   }
 
  private:
-  std::mutex mutex_;
-  std::deque<std::function<void(outbox&)>> jobs_;
-  wakeup* waker_ = nullptr;
+  job_queue jobs_;
 };
 
 // A provisioner that answers every message unchanged: only the framework's

@@ -4,6 +4,7 @@
 // (its outbox has one producer), woken through the inbox's wakeup.
 
 #include <interlook/extension.hpp>
+#include <interlook/job_queue.hpp>
 
 #include <deque>
 #include <functional>
@@ -18,51 +19,20 @@ namespace scripted {
 
 using namespace interlook;
 
-class command_loop {
- public:
-  // Runs `job(outbox&)` on the extension's thread.
-  void post(std::function<void(outbox&)> job) {
-    wakeup* w;
-    {
-      std::lock_guard lock(mutex_);
-      jobs_.push_back(std::move(job));
-      w = waker_;
-    }
-    if (w) w->notify();
-  }
+// Test commands run on the extension's thread through a job_queue.
+struct command_loop {
+  void post(job_queue::job j) { jobs_.post(std::move(j)); }
 
  protected:
-  // The receive loop: commands and messages until the inbox closes.
   template <class OnMessage>
   void loop(inbox& in, outbox& out, OnMessage on_message) {
-    {
-      std::lock_guard lock(mutex_);
-      waker_ = &in.waker();
-    }
-    for (;;) {
-      auto ticket = in.waker().prepare();
-      std::deque<std::function<void(outbox&)>> jobs;
-      {
-        std::lock_guard lock(mutex_);
-        jobs.swap(jobs_);
-      }
-      for (auto& j : jobs) j(out);
-      message m;
-      bool got = false;
-      while (in.try_receive(m)) {
-        on_message(std::move(m), out);
-        got = true;
-      }
-      if (!got && jobs.empty()) {
-        if (in.closed()) return;
-        in.waker().wait(ticket);
-      }
-    }
+    jobs_.serve(in, out, std::move(on_message));
   }
 
-  std::mutex mutex_;
-  std::deque<std::function<void(outbox&)>> jobs_;
-  wakeup* waker_ = nullptr;
+  std::mutex mutex_;  // guards the scripted state below each extension
+
+ private:
+  job_queue jobs_;
 };
 
 struct provider : command_loop {
