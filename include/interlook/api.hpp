@@ -2,6 +2,7 @@
 // The HTTP API's routes (SPEC "HTTP API"), answered from the core thread
 // through engine::ask with a bounded wait, so no lock guards the entries.
 
+#include <interlook/entries_json.hpp>
 #include <interlook/entry_json.hpp>
 #include <interlook/extension_name.hpp>
 #include <interlook/http_server.hpp>
@@ -63,19 +64,7 @@ class api_routes {
     if (path == "/health") return json(R"({"status":"ok"})");
     if (path == "/version") return json(boost::json::serialize(boost::json::value(version_)));
     if (path == "/services") {
-      return from_core([](const state_machine& sm) {
-        std::string doc = "{";
-        bool first = true;
-        for (const auto& [name, e] : sm.entries()) {
-          if (!first) doc += ',';
-          first = false;
-          detail::json_write::string(doc, name);
-          doc += ':';
-          append_entry_json(doc, e, sm.state_name(e));
-        }
-        doc += '}';
-        return json(std::move(doc));
-      });
+      return from_core([](const state_machine& sm) { return json(entries_to_json(sm)); });
     }
     if (path.starts_with("/services/")) {
       auto name = detail::url_decode(path.substr(std::string_view("/services/").size()));

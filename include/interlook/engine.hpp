@@ -13,6 +13,7 @@
 #include <interlook/channel.hpp>
 #include <interlook/config_file.hpp>
 #include <interlook/detail/journal_writer.hpp>
+#include <interlook/entries_json.hpp>
 #include <interlook/log.hpp>
 #include <interlook/registry.hpp>
 #include <interlook/state_machine.hpp>
@@ -359,16 +360,7 @@ class engine {
   bool writer_idle() const { return !writer_ || writer_->idle(); }
 
   void snapshot() {
-    std::string doc = "{";
-    bool first = true;
-    for (const auto& [name, e] : machine_.entries()) {
-      if (!first) doc += ',';
-      first = false;
-      detail::json_write::string(doc, name);
-      doc += ':';
-      append_entry_json(doc, e, machine_.state_name(e));
-    }
-    doc += '}';
+    std::string doc = entries_to_json(machine_);
     store_->snapshot(doc);
     snapshot_needed_ = false;
   }
