@@ -317,10 +317,7 @@ class engine {
   // Hands what changed since the last commit to the journal writer, unless
   // it is still writing the previous batch (then changes accumulate).
   void persist() {
-    if (!store_) {
-      machine_.take_dirty();
-      return;
-    }
+    if (!store_) return;  // changes are not tracked without a store
     if (!writer_) writer_ = std::make_unique<detail::journal_writer>(*store_, core_wake_);
     if (!writer_->idle()) return;
     if (auto failure = writer_->take_error()) {

@@ -90,35 +90,40 @@ inline void append_entry_json(std::string& out, const entry& e, std::string_view
   out += '}';
 }
 
+namespace detail::json_read {
+// An RFC 3339 time field; absent or empty is Go's zero time.
+inline timestamp time(const boost::json::object& o, std::string_view key, std::string_view path) {
+  std::string text = string(o, key, path);
+  if (text.empty()) return timestamp{};
+  auto t = parse_timestamp(text);
+  if (!t) throw json_error(join(path, key), "invalid time \"" + text + "\"");
+  return *t;
+}
+
+// expected_state: true for "deployed" (or absent), false for "undeployed".
+inline bool expects_deployed(const boost::json::object& o, std::string_view path) {
+  std::string expected = string(o, "expected_state", path);
+  if (expected.empty() || expected == deployed_state) return true;
+  if (expected == undeployed_state) return false;
+  throw json_error(join(path, "expected_state"), "unknown state \"" + expected + "\"");
+}
+}  // namespace detail::json_read
+
 // Decodes an entry; its state name goes to `state` for the caller to place
 // in its workflow. Absent fields take Go's zero values.
 inline entry entry_from_json(const boost::json::value& v, std::string_view path, std::string& state) {
   namespace jr = detail::json_read;
   const auto& o = jr::object(v, path);
   entry e;
-  auto time_of = [&](std::string_view key) {
-    std::string text = jr::string(o, key, path);
-    if (text.empty()) return timestamp{};
-    auto t = parse_timestamp(text);
-    if (!t) throw json_error(jr::join(path, key), "invalid time \"" + text + "\"");
-    return *t;
-  };
   e.work_in_progress = jr::boolean(o, "work_in_progress", path);
-  e.wip_time = time_of("wip_time");
+  e.wip_time = jr::time(o, "wip_time", path);
   state = jr::string(o, "state", path);
-  std::string expected = jr::string(o, "expected_state", path);
-  if (expected.empty() || expected == deployed_state) {
-    e.expect_deployed = true;
-  } else if (expected == undeployed_state) {
-    e.expect_deployed = false;
-  } else {
-    throw json_error(jr::join(path, "expected_state"), "unknown state \"" + expected + "\"");
-  }
+  e.expect_deployed = jr::expects_deployed(o, path);
   e.info = jr::string(o, "info", path);
   e.error = jr::string(o, "error", path);
-  e.time_detected = time_of("time_detected");
-  e.last_update = time_of("last_update");
-  e.close_time = time_of("close_time");
+  e.time_detected = jr::time(o, "time_detected", path);
+  e.last_update = jr::time(o, "last_update", path);
+  e.close_time = jr::time(o, "close_time", path);
   e.restart_walk = jr::boolean(o, "restart_walk", path);
   if (const auto* s = jr::find(o, "service")) e.service = service_from_json(*s, jr::join(path, "service"));
   merge_targets(e.service.targets);

@@ -22,7 +22,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -215,18 +214,12 @@ class state_store {
   static void apply_progress(stored_entry& s, const boost::json::value& v, const std::string& path) {
     namespace jr = detail::json_read;
     const auto& o = jr::object(v, path);
-    auto time_of = [&](std::string_view key) {
-      std::string text = jr::string(o, key, path);
-      auto t = text.empty() ? std::optional<timestamp>(timestamp{}) : parse_timestamp(text);
-      if (!t) throw json_error(jr::join(path, key), "invalid time \"" + text + "\"");
-      return *t;
-    };
     s.state = jr::string(o, "state", path);
     s.value.work_in_progress = jr::boolean(o, "work_in_progress", path);
-    s.value.wip_time = time_of("wip_time");
-    s.value.expect_deployed = jr::string(o, "expected_state", path) != undeployed_state;
+    s.value.wip_time = jr::time(o, "wip_time", path);
+    s.value.expect_deployed = jr::expects_deployed(o, path);
     s.value.error = jr::string(o, "error", path);
-    s.value.close_time = time_of("close_time");
+    s.value.close_time = jr::time(o, "close_time", path);
     s.value.restart_walk = jr::boolean(o, "restart_walk", path);
     s.value.service.public_ip = jr::string(o, "public_ip", path);
   }
