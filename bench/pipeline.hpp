@@ -55,8 +55,9 @@ struct push_provider {
         message m;
         m.action = a;
         m.service = s;
-        out.send(std::move(m));
+        out.send_batched(std::move(m));
       }
+      out.flush();
     });
   }
 
@@ -102,7 +103,10 @@ class raw_pipeline {
     for (int i = 0; i < k; ++i) {
       links_.push_back(std::make_unique<link>(core_wake_));
     }
-    for (int i = 0; i < k; ++i) threads_.emplace_back([this, i] { echo_loop(*links_[i]); });
+    for (int i = 0; i < k; ++i) threads_.emplace_back([this, i] {
+      interlook::detail::name_this_thread("raw-echo" + std::to_string(i + 1));
+      echo_loop(*links_[i]);
+    });
   }
   ~raw_pipeline() {
     for (auto& l : links_) l->to.get().close();
@@ -114,12 +118,14 @@ class raw_pipeline {
   void run(const std::vector<service>& services, action a) {
     channel<message> from_provider(core_wake_);
     std::thread provider([&] {
+      interlook::detail::name_this_thread("raw-provider");
       for (const auto& s : services) {
         message m;
         m.action = a;
         m.service = s;
-        from_provider.send(std::move(m));
+        from_provider.send_batched(std::move(m));
       }
+      from_provider.flush();
     });
     std::size_t done = 0;
     while (done < services.size()) {
@@ -130,8 +136,9 @@ class raw_pipeline {
         any = true;
         auto& st = table_[m.service.name];
         st = a == action::add ? 0 : k_ - 1;
-        links_[st]->to.get().send(std::move(m));
+        links_[st]->to.get().send_batched(std::move(m));
       }
+      flush_all();
       for (int i = 0; i < k_; ++i) {
         while (links_[i]->from.try_receive(m)) {
           any = true;
@@ -142,8 +149,9 @@ class raw_pipeline {
             continue;
           }
           st = next;
-          links_[st]->to.get().send(std::move(m));
+          links_[st]->to.get().send_batched(std::move(m));
         }
+        flush_all();
       }
       if (!any) core_wake_.wait(ticket);
     }
@@ -156,10 +164,27 @@ class raw_pipeline {
     mailbox<message> to;
     channel<message> from;
   };
+  void flush_all() {
+    for (auto& l : links_) l->to.get().flush();
+  }
+  // Drains what has arrived, answers it with one wake-up for the lot.
   static void echo_loop(link& l) {
-    inbox in(l.to.get());
-    outbox out(l.from);
-    while (auto m = in.receive()) out.send(std::move(*m));
+    auto& in = l.to.get();
+    auto& w = in.consumer_wakeup();
+    message m;
+    for (;;) {
+      auto ticket = w.prepare();
+      bool any = false;
+      while (in.try_receive(m)) {
+        any = true;
+        l.from.send_batched(std::move(m));
+      }
+      l.from.flush();
+      if (!any) {
+        if (in.closed()) return;
+        w.wait(ticket);
+      }
+    }
   }
 
   int k_;

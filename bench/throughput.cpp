@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 using namespace bench;
@@ -68,11 +69,28 @@ std::pair<double, double> deploy_latency(engine<bench_registry>& core) {
   return {lat[lat.size() / 2], lat[std::min(lat.size() - 1, lat.size() * 99 / 100)]};
 }
 
-double raw_services_per_s(std::size_t n, int k, const std::vector<service>& services) {
+// CPU time of the whole process (every thread) and its context switches,
+// so that a phase's figures say where the wall time went.
+struct process_usage {
+  double cpu_s = 0;
+  double switches = 0;
+  static process_usage now() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto secs = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+    return {secs(ru.ru_utime) + secs(ru.ru_stime), static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw)};
+  }
+  process_usage operator-(const process_usage& o) const { return {cpu_s - o.cpu_s, switches - o.switches}; }
+};
+
+// Services per second through the raw pipeline, and what that cost.
+std::pair<double, process_usage> raw_deploy(std::size_t n, int k, const std::vector<service>& services) {
   raw_pipeline raw(k);
+  auto u0 = process_usage::now();
   auto t0 = clock_type::now();
   raw.run(services, action::add);
-  return static_cast<double>(n) / seconds_since(t0);
+  double s = seconds_since(t0);
+  return {static_cast<double>(n) / s, process_usage::now() - u0};
 }
 
 // 1 + 2: deploy then undeploy N services through the engine with K echo
@@ -82,14 +100,17 @@ void BM_DeployUndeploy(benchmark::State& state) {
   int k = static_cast<int>(state.range(1));
   auto services = make_services(n);
   double deploy_s = 0, undeploy_s = 0, p50 = 0, p99 = 0;
+  process_usage deploy_usage;
   for (auto _ : state) {
     engine<bench_registry> core(bench_config(k), quiet_logger());
     core.start();
     auto& provider = core.extension<push_provider>();
+    auto u0 = process_usage::now();
     auto t0 = clock_type::now();
     provider.push(&services, action::add);
     core.await(closed_count(true, n), std::chrono::hours(1));
     deploy_s = seconds_since(t0);
+    deploy_usage = process_usage::now() - u0;
     std::tie(p50, p99) = deploy_latency(core);
     auto t1 = clock_type::now();
     provider.push(&services, action::remove);
@@ -99,7 +120,7 @@ void BM_DeployUndeploy(benchmark::State& state) {
     core.request_stop();
     core.wait();
   }
-  double raw = raw_services_per_s(n, k, services);
+  auto [raw, raw_usage] = raw_deploy(n, k, services);
   double hops = 2.0 * k + 1;
   state.counters["services_per_s"] = static_cast<double>(n) / deploy_s;
   state.counters["messages_per_s"] = static_cast<double>(n) * hops / deploy_s;
@@ -108,6 +129,53 @@ void BM_DeployUndeploy(benchmark::State& state) {
   state.counters["p99_us"] = p99;
   state.counters["raw_services_per_s"] = raw;
   state.counters["vs_raw"] = (static_cast<double>(n) / deploy_s) / raw;
+  state.counters["cpu_ns_per_service"] = deploy_usage.cpu_s * 1e9 / static_cast<double>(n);
+  state.counters["switches_per_service"] = deploy_usage.switches / static_cast<double>(n);
+  state.counters["raw_cpu_ns_per_service"] = raw_usage.cpu_s * 1e9 / static_cast<double>(n);
+}
+
+// The core alone, on one thread: the state machine's cost per service for a
+// deploy and an undeploy walk, echo answers handed straight back. No
+// threads, no queues: a stable figure to profile the core against, and a
+// bound on what the threaded engine can reach (its core thread does this
+// work plus the queueing).
+void BM_CoreOnly(benchmark::State& state) {
+  auto n = static_cast<std::size_t>(state.range(0));
+  int k = static_cast<int>(state.range(1));
+  auto services = make_services(n);
+  auto cfg = bench_config(k);
+  std::vector<workflow_step> steps;
+  for (auto s : cfg.steps) steps.push_back(make_workflow_step(bench_registry::names[s]));
+  double deploy_s = 0, undeploy_s = 0;
+  for (auto _ : state) {
+    std::vector<std::pair<std::size_t, message>> pending, next;
+    state_machine sm(cfg.core, steps,
+                     state_machine::sink{[&](std::size_t step, message&& m) { next.emplace_back(step, std::move(m)); },
+                                         nullptr, log_level::error});
+    sm.track_changes(false);
+    auto walk = [&](action a) {
+      auto t0 = clock_type::now();
+      sm.begin_batch();
+      for (const auto& svc : services) {
+        message m;
+        m.action = a;
+        m.service = svc;
+        sm.receive(0, std::move(m));
+        while (!next.empty()) {
+          pending.swap(next);
+          for (auto& [step, msg] : pending) sm.receive(step, std::move(msg));
+          pending.clear();
+        }
+      }
+      return seconds_since(t0);
+    };
+    deploy_s = walk(action::add);
+    undeploy_s = walk(action::remove);
+    if (sm.counters().deployed != n || sm.counters().undeployed != n) state.SkipWithError("walks did not close");
+    state.SetIterationTime(deploy_s + undeploy_s);
+  }
+  state.counters["deploy_ns_per_service"] = deploy_s * 1e9 / static_cast<double>(n);
+  state.counters["undeploy_ns_per_service"] = undeploy_s * 1e9 / static_cast<double>(n);
 }
 
 // 3: re-push the same N deployed services: nothing may be re-provisioned.
@@ -220,6 +288,12 @@ void BM_Persistence(benchmark::State& state) {
 BENCHMARK(BM_DeployUndeploy)
     ->ArgNames({"N", "K"})
     ->ArgsProduct({{1000, 10000, 100000, 1000000}, {1, 3, 6}})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CoreOnly)
+    ->ArgNames({"N", "K"})
+    ->Args({100000, 3})
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

@@ -36,6 +36,32 @@ TEST_CASE("a closed channel refuses sends but drains what was sent before") {
   CHECK_FALSE(ch.try_receive(out));
 }
 
+TEST_CASE("batched sends wake the consumer at flush() or at the batch limit, not per item") {
+  wakeup w;
+  channel<int> ch(w);
+  auto ticket = w.prepare();
+  for (unsigned i = 0; i + 1 < channel<int>::batch_limit; ++i) CHECK(ch.send_batched(static_cast<int>(i)));
+  CHECK(w.notifications() == ticket);  // queued, nobody woken yet
+  CHECK(ch.send_batched(99));          // the limit: one wake-up for the run
+  CHECK(w.notifications() == ticket + 1);
+  CHECK(ch.send_batched(100));
+  ch.flush();
+  CHECK(w.notifications() == ticket + 2);
+  ch.flush();  // nothing new: no wake-up
+  CHECK(w.notifications() == ticket + 2);
+  int out = -1, n = 0;
+  while (ch.try_receive(out)) ++n;
+  CHECK(n == static_cast<int>(channel<int>::batch_limit) + 1);
+  CHECK(out == 100);
+}
+
+TEST_CASE("a batched send to a closed channel is refused") {
+  wakeup w;
+  channel<int> ch(w);
+  ch.close();
+  CHECK_FALSE(ch.send_batched(1));
+}
+
 TEST_CASE("the wakeup returns at once for a notify between ticket and wait") {
   wakeup w;
   auto ticket = w.prepare();

@@ -50,8 +50,9 @@ class provisioner_adapter {
       bool any = false;
       while (in.try_receive(m)) {
         any = true;
-        out.send(handle_safely(std::move(m)));
+        out.send_batched(handle_safely(std::move(m)));
       }
+      out.flush();
       if (!any) {
         if (in.closed()) return;
         w.wait(ticket);

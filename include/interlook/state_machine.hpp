@@ -531,8 +531,9 @@ class state_machine {
     e.restart_walk = false;
     ++(deployed ? counters_.deployed : counters_.undeployed);
     mark(name, e);
-    log(log_level::info, "service " + name + " " + std::string(deployed ? deployed_state : undeployed_state) +
-                             (deployed && !e.service.public_ip.empty() ? " on " + e.service.public_ip : ""));
+    if (enabled(log_level::info))
+      log(log_level::info, "service " + name + " " + std::string(deployed ? deployed_state : undeployed_state) +
+                               (deployed && !e.service.public_ip.empty() ? " on " + e.service.public_ip : ""));
   }
 
   void schedule_retry(const std::string& name, entry& e) {
@@ -587,8 +588,10 @@ class state_machine {
     }
   }
 
+  // Callers on the message path test enabled() before building a line.
+  bool enabled(log_level level) const { return level >= out_.threshold && out_.log; }
   void log(log_level level, const std::string& line) {
-    if (level >= out_.threshold && out_.log) out_.log(level, line);
+    if (enabled(level)) out_.log(level, line);
   }
   template <class F>
   void debug(F&& make_line) {
