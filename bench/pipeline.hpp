@@ -52,9 +52,9 @@ struct push_provider {
   void push(const std::vector<service>* services, action a) {
     jobs_.post([services, a](outbox& out) {
       for (const auto& s : *services) {
-        message m;
-        m.action = a;
-        m.service = s;
+        auto m = out.make_message();
+        m->action = a;
+        m->service = s;
         out.send_batched(std::move(m));
       }
       out.flush();
@@ -95,7 +95,7 @@ inline std::string workflow_of(int k) {
 //
 // The same message type, the same moodycamel SPSC channels and wakeup, one
 // hash-map update per message on the core, the same 2K+1 hops per service
-// and phase, each message moved (never copied) from hop to hop, and nothing
+// and phase, each message handed on in its box (as the engine does), and nothing
 // else: the physical limit of this design on this machine.
 class raw_pipeline {
  public:
@@ -116,13 +116,18 @@ class raw_pipeline {
   // Pushes every service through all K steps forward (add) or backward
   // (delete); returns when all have come through.
   void run(const std::vector<service>& services, action a) {
-    channel<message> from_provider(core_wake_);
+    channel<message_ptr> from_provider(core_wake_);
     std::thread provider([&] {
       interlook::detail::name_this_thread("raw-provider");
       for (const auto& s : services) {
-        message m;
-        m.action = a;
-        m.service = s;
+        message_ptr m;
+        if (spares_.try_receive(m)) {
+          clear(*m);
+        } else {
+          m = std::make_unique<message>();
+        }
+        m->action = a;
+        m->service = s;
         from_provider.send_batched(std::move(m));
       }
       from_provider.flush();
@@ -131,10 +136,10 @@ class raw_pipeline {
     while (done < services.size()) {
       auto ticket = core_wake_.prepare();
       bool any = false;
-      message m;
+      message_ptr m;
       while (from_provider.try_receive(m)) {
         any = true;
-        auto& st = table_[m.service.name];
+        auto& st = table_[m->service.name];
         st = a == action::add ? 0 : k_ - 1;
         links_[st]->to.get().send_batched(std::move(m));
       }
@@ -142,10 +147,12 @@ class raw_pipeline {
       for (int i = 0; i < k_; ++i) {
         while (links_[i]->from.try_receive(m)) {
           any = true;
-          auto& st = table_[m.service.name];
+          auto& st = table_[m->service.name];
           int next = a == action::add ? st + 1 : st - 1;
           if (next < 0 || next >= k_) {
             ++done;
+            // Back to the provider for reuse, as the engine does.
+            if (spares_.size_approx() < 1024) spares_.send_batched(std::move(m));
             continue;
           }
           st = next;
@@ -161,8 +168,8 @@ class raw_pipeline {
  private:
   struct link {
     explicit link(wakeup& core) : from(core) {}
-    mailbox<message> to;
-    channel<message> from;
+    mailbox<message_ptr> to;
+    channel<message_ptr> from;
   };
   void flush_all() {
     for (auto& l : links_) l->to.get().flush();
@@ -171,7 +178,7 @@ class raw_pipeline {
   static void echo_loop(link& l) {
     auto& in = l.to.get();
     auto& w = in.consumer_wakeup();
-    message m;
+    message_ptr m;
     for (;;) {
       auto ticket = w.prepare();
       bool any = false;
@@ -189,6 +196,8 @@ class raw_pipeline {
 
   int k_;
   wakeup core_wake_;
+  wakeup spares_wake_;  // nobody waits for spares
+  channel<message_ptr> spares_{spares_wake_};
   std::vector<std::unique_ptr<link>> links_;
   std::vector<std::thread> threads_;
   boost::unordered_flat_map<std::string, int> table_;  // service -> current step

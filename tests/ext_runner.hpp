@@ -48,22 +48,22 @@ class ext_runner {
 
   E& get() { return ext_; }
 
-  void send(interlook::message m) { to_.get().send(std::move(m)); }
+  void send(interlook::message m) { to_.get().send(std::make_unique<interlook::message>(std::move(m))); }
 
   // The next message from the extension, or nullopt after `timeout`.
   std::optional<interlook::message> next(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     auto deadline = clock::now() + timeout;
-    interlook::message m;
+    interlook::message_ptr m;
     for (;;) {
       auto ticket = core_.prepare();
-      if (from_.try_receive(m)) return m;
+      if (from_.try_receive(m)) return std::move(*m);
       if (clock::now() >= deadline) return std::nullopt;
       core_.wait_until(ticket, deadline);
     }
   }
 
   bool nothing_pending() {
-    interlook::message m;
+    interlook::message_ptr m;
     return !from_.try_receive(m);
   }
 
@@ -104,8 +104,8 @@ class ext_runner {
   interlook::extension_context ctx_;
   E ext_;
   interlook::wakeup core_;
-  interlook::mailbox<interlook::message> to_;
-  interlook::channel<interlook::message> from_;
+  interlook::mailbox<interlook::message_ptr> to_;
+  interlook::channel<interlook::message_ptr> from_;
   interlook::inbox in_;
   interlook::outbox out_;
   std::thread thread_;

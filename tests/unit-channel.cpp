@@ -126,7 +126,7 @@ TEST_CASE("one consumer sleeps on one wakeup until any of several channels has d
 }
 
 TEST_CASE("inbox receive blocks until a message, then ends when closed") {
-  mailbox<message> box;
+  mailbox<message_ptr> box;
   inbox in(box.get());
   outbox out(box.get());
   std::thread producer([&] {
@@ -145,8 +145,41 @@ TEST_CASE("inbox receive blocks until a message, then ends when closed") {
   CHECK_FALSE(out.send(std::move(late)));
 }
 
+TEST_CASE("a boxed message passes through inbox and outbox without its contents moving") {
+  mailbox<message_ptr> box;
+  inbox in(box.get());
+  outbox out(box.get());
+  auto m = std::make_unique<message>();
+  m->service.name = "web";
+  const message* where = m.get();
+  REQUIRE(out.send_batched(std::move(m)));
+  out.flush();
+  message_ptr got;
+  REQUIRE(in.try_receive(got));
+  CHECK(got.get() == where);
+  CHECK(got->service.name == "web");
+}
+
+TEST_CASE("an outbox refuses an empty message_ptr with an error that says so") {
+  mailbox<message_ptr> box;
+  outbox out(box.get());
+  CHECK_THROWS_WITH_AS(out.send(message_ptr{}), "outbox: cannot send an empty message_ptr", std::invalid_argument);
+  message_ptr got;
+  inbox in(box.get());
+  CHECK_FALSE(in.try_receive(got));
+}
+
+TEST_CASE("a send to a closed outbox leaves the box with the sender") {
+  mailbox<message_ptr> box;
+  outbox out(box.get());
+  box.get().close();
+  auto m = std::make_unique<message>();
+  CHECK_FALSE(out.send(std::move(m)));
+  CHECK(m != nullptr);
+}
+
 TEST_CASE("inbox receive_for times out without closing") {
-  mailbox<message> box;
+  mailbox<message_ptr> box;
   inbox in(box.get());
   CHECK_FALSE(in.receive_for(10ms));
   CHECK_FALSE(in.closed());
@@ -156,7 +189,7 @@ TEST_CASE("two threads ping-pong 20000 times through two wakeups: no wake-up is 
   // A lost wake-up leaves one side asleep for good: the test then hangs and
   // fails on its timeout. Stale claims of earlier sleeps are exercised by the
   // tight alternation.
-  mailbox<message> ping, pong;
+  mailbox<message_ptr> ping, pong;
   constexpr int rounds = 20000;
   std::thread other([&] {
     inbox in(ping.get());
@@ -188,10 +221,10 @@ TEST_CASE("eight producers ping one consumer on a shared wakeup: no wake-up is e
   wakeup core;
   constexpr int producers = 8, rounds = 10000;
   std::vector<std::unique_ptr<channel<int>>> to_core;
-  std::vector<std::unique_ptr<mailbox<message>>> acks;
+  std::vector<std::unique_ptr<mailbox<message_ptr>>> acks;
   for (int p = 0; p < producers; ++p) {
     to_core.push_back(std::make_unique<channel<int>>(core));
-    acks.push_back(std::make_unique<mailbox<message>>());
+    acks.push_back(std::make_unique<mailbox<message_ptr>>());
   }
   std::atomic<int> completed{0};
   std::vector<std::thread> threads;
@@ -215,7 +248,7 @@ TEST_CASE("eight producers ping one consumer on a shared wakeup: no wake-up is e
       while (to_core[p]->try_receive(v)) {
         any = true;
         ++handled;
-        acks[p]->get().send(message{});
+        acks[p]->get().send(std::make_unique<message>());
       }
     }
     if (!any) core.wait_until(ticket, deadline);

@@ -166,9 +166,9 @@ TEST_CASE("types that miss one piece fail the concepts") {
 
 TEST_CASE("the handler adapter answers every message and turns exceptions into errors") {
   provisioner_adapter<good::handler_lb> lb(good::handler_lb::config{});
-  mailbox<message> to_ext;
+  mailbox<message_ptr> to_ext;
   wakeup core;
-  channel<message> from_ext(core);
+  channel<message_ptr> from_ext(core);
   inbox in(to_ext.get());
   outbox out(from_ext);
   std::thread runner([&] { lb.start(in, out); });
@@ -177,14 +177,14 @@ TEST_CASE("the handler adapter answers every message and turns exceptions into e
     message m;
     m.action = action::add;
     m.service.name = name;
-    to_ext.get().send(std::move(m));
+    to_ext.get().send(std::make_unique<message>(std::move(m)));
   }
   std::vector<message> answers;
   while (answers.size() < 3) {
     auto ticket = core.prepare();
-    message m;
+    message_ptr m;
     if (from_ext.try_receive(m)) {
-      answers.push_back(std::move(m));
+      answers.push_back(std::move(*m));
     } else {
       core.wait(ticket);
     }
@@ -202,9 +202,9 @@ TEST_CASE("the handler adapter answers every message and turns exceptions into e
 
 TEST_CASE("a handler adapter stopped before it starts returns at once") {
   provisioner_adapter<good::handler_lb> lb(good::handler_lb::config{});
-  mailbox<message> to_ext;
+  mailbox<message_ptr> to_ext;
   wakeup core;
-  channel<message> from_ext(core);
+  channel<message_ptr> from_ext(core);
   inbox in(to_ext.get());
   outbox out(from_ext);
   lb.stop();

@@ -23,7 +23,7 @@ struct harness {
   explicit harness(core_config c = {}) : cfg(std::move(c)) {
     cfg.retryInitialInterval = 1s;
     cfg.retryMaxInterval = 4s;
-    state_machine::sink out{[this](std::size_t step, message&& m) { sent.emplace_back(step, std::move(m)); },
+    state_machine::sink out{[this](std::size_t step, message_ptr&& m) { sent.emplace_back(step, std::move(*m)); },
                             [this](log_level, const std::string& line) { logs.push_back(line); }, log_level::debug};
     sm = std::make_unique<state_machine>(
         cfg,
@@ -99,6 +99,35 @@ TEST_CASE("rule 1 and 3: a new service walks forward through every provisioner t
   CHECK(h.at().service.public_ip == "192.0.2.7");
   CHECK(h.sent.empty());
   CHECK(h.sm->counters().deployed == 1);
+}
+
+TEST_CASE("rule 3: a provisioner that alters what it sends back does not pass the alteration on") {
+  harness h;
+  h.provider(action::add, harness::web({{"10.0.0.1", 8080, 1}, {"10.0.0.2", 8080, 1}}));
+  auto m = h.expect(IPAM, action::add);
+  h.answer(IPAM, std::move(m));
+  auto to_dns = h.expect(DNS, action::add);
+  // DNS answers with targets, aliases and TLS of its own making, and an
+  // empty provider; only an IPAM's public_ip may come back from a step.
+  to_dns.service.targets[0].port = 9999;
+  to_dns.service.targets.pop_back();
+  to_dns.service.dns_names = {"evil.example"};
+  to_dns.service.tls = true;
+  to_dns.service.provider.clear();
+  to_dns.service.public_ip = "203.0.113.9";
+  h.answer(DNS, std::move(to_dns));
+  auto to_lb = h.expect(LB, action::add);
+  CHECK(to_lb.service == h.at().service);
+  CHECK(to_lb.service.targets == std::vector<target>{{"10.0.0.1", 8080, 1}, {"10.0.0.2", 8080, 1}});
+  CHECK(to_lb.service.dns_names == std::vector<std::string>{"web.example"});
+  CHECK_FALSE(to_lb.service.tls);
+  CHECK(to_lb.service.public_ip == "192.0.2.7");
+  CHECK(to_lb.service.provider == "provider.script");
+  // An unaltered answer goes on as it came: the same definition again.
+  auto unchanged = to_lb;
+  h.answer(LB, std::move(to_lb));
+  CHECK(h.state() == "deployed");
+  CHECK(h.at().service == unchanged.service);
 }
 
 TEST_CASE("rule 2: an unchanged add for a deployed service does nothing but note the time") {

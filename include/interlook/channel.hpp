@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
+#include <stdexcept>
 #include <optional>
 #include <utility>
 
@@ -90,19 +92,28 @@ class inbox {
  public:
   using clock = wakeup::clock;
 
-  explicit inbox(channel<message>& ch) noexcept : channel_(&ch) {}
+  explicit inbox(channel<message_ptr>& ch) noexcept : channel_(&ch) {}
 
-  bool try_receive(message& out) { return channel_->try_receive(out); }
+  // The message in its box, for a receive loop that hands it on without
+  // moving its contents.
+  bool try_receive(message_ptr& out) { return channel_->try_receive(out); }
+
+  bool try_receive(message& out) {
+    message_ptr box;
+    if (!channel_->try_receive(box)) return false;
+    out = std::move(*box);
+    return true;
+  }
 
   std::optional<message> receive() { return receive_until(clock::time_point::max()); }
 
   // nullopt on timeout or when closed; closed() tells which.
   std::optional<message> receive_until(clock::time_point deadline) {
-    message m;
+    message_ptr box;
     auto& w = channel_->consumer_wakeup();
     for (;;) {
       auto ticket = w.prepare();
-      if (channel_->try_receive(m)) return m;
+      if (channel_->try_receive(box)) return std::move(*box);
       if (channel_->closed()) return std::nullopt;
       if (clock::now() >= deadline) return std::nullopt;
       w.wait_until(ticket, deadline);
@@ -121,29 +132,50 @@ class inbox {
   wakeup& waker() const noexcept { return channel_->consumer_wakeup(); }
 
  private:
-  channel<message>* channel_;
+  channel<message_ptr>* channel_;
 };
 
 // What an extension sends its answers and events on.
 class outbox {
  public:
-  explicit outbox(channel<message>& ch) noexcept : channel_(&ch) {}
+  // spares: boxes the core has finished with, handed back for reuse (the
+  // engine gives providers one); nullptr for none.
+  explicit outbox(channel<message_ptr>& ch, channel<message_ptr>* spares = nullptr) noexcept
+      : channel_(&ch), spares_(spares) {}
+
+  // An empty message to fill in and send: a box the core has finished with
+  // when one is spare (its strings and vectors keep their capacity), or a
+  // new one. For extensions that originate messages: providers.
+  message_ptr make_message() {
+    message_ptr m;
+    if (spares_ && spares_->try_receive(m)) {
+      clear(*m);
+      return m;
+    }
+    return std::make_unique<message>();
+  }
 
   // False when the core no longer listens (shutdown): the message is dropped.
-  bool send(message&& m) { return channel_->send(std::move(m)); }
-  bool send(const message& m) {
-    message copy = m;
-    return channel_->send(std::move(copy));
-  }
+  bool send(message&& m) { return channel_->send(std::make_unique<message>(std::move(m))); }
+  bool send(const message& m) { return channel_->send(std::make_unique<message>(m)); }
+  // A boxed message goes as it is. False (and the box stays with the
+  // caller) when the core no longer listens.
+  bool send(message_ptr&& m) { return channel_->send(checked(std::move(m))); }
 
   // For runs of messages: the core is woken by flush() (and every few dozen
   // messages) rather than by each one. Call flush() at the end of the run,
   // before waiting for anything; unflushed messages may wait unseen.
-  bool send_batched(message&& m) { return channel_->send_batched(std::move(m)); }
+  bool send_batched(message&& m) { return channel_->send_batched(std::make_unique<message>(std::move(m))); }
+  bool send_batched(message_ptr&& m) { return channel_->send_batched(checked(std::move(m))); }
   void flush() noexcept { channel_->flush(); }
 
  private:
-  channel<message>* channel_;
+  static message_ptr&& checked(message_ptr&& m) {
+    if (!m) throw std::invalid_argument("outbox: cannot send an empty message_ptr");
+    return std::move(m);
+  }
+  channel<message_ptr>* channel_;
+  channel<message_ptr>* spares_;
 };
 
 }  // namespace interlook

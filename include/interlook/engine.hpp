@@ -72,11 +72,14 @@ inline void name_this_thread(std::string_view name) {
 #endif
 }
 
-// The two channels between the core and one workflow step.
+// The two channels between the core and one workflow step, and for a
+// provider a third: boxes the core has finished with, back for reuse.
 struct step_link {
-  explicit step_link(wakeup& core) : from(core), in(to.get()), out(from) {}
-  mailbox<message> to;     // core -> extension
-  channel<message> from;   // extension -> core
+  explicit step_link(wakeup& core) : from(core), spares(spares_wake), in(to.get()), out(from, &spares) {}
+  mailbox<message_ptr> to;    // core -> extension
+  channel<message_ptr> from;  // extension -> core
+  wakeup spares_wake;         // nobody waits for spares: make_message() takes one if there is one
+  channel<message_ptr> spares;
   inbox in;
   outbox out;
   std::atomic<bool> stopping{false};
@@ -94,7 +97,7 @@ class engine {
         store_(std::move(store)),
         steps_(cfg.steps),
         machine_(cfg.core, workflow_steps(cfg.steps),
-                 state_machine::sink{[this](std::size_t step, message&& m) { links_[step]->to.get().send_batched(std::move(m)); },
+                 state_machine::sink{[this](std::size_t step, message_ptr&& m) { links_[step]->to.get().send_batched(std::move(m)); },
                                      [this](log_level l, const std::string& line) { log_.write(l, line); },
                                      log.threshold()}) {
     for (std::size_t j = 0; j < steps_.size(); ++j) links_.push_back(std::make_unique<detail::step_link>(core_wake_));
@@ -304,17 +307,31 @@ class engine {
   // Drains every inbound channel once; returns how many messages it handled.
   std::size_t drain() {
     std::size_t handled = 0;
-    message m;
+    message_ptr m;
     for (std::size_t j = 0; j < links_.size(); ++j) {
       // A bounded batch per channel keeps one busy extension from starving
       // the others.
       for (int n = 0; n < 4096 && links_[j]->from.try_receive(m); ++n) {
         machine_.receive(j, std::move(m));
+        if (m) recycle(std::move(m));  // the walk ended here: nothing more to send
         ++handled;
       }
       flush_sends();
     }
     return handled;
+  }
+
+  // A box the core has finished with goes back to a provider, whose next
+  // message reuses it and the capacity of its strings and vectors: in a
+  // steady flow, messages then cost no allocations. Bounded, so that a
+  // burst does not keep its peak in spares for good.
+  void recycle(message_ptr&& m) {
+    detail::step_link* to = nullptr;
+    for (std::size_t j = 0; j < links_.size(); ++j) {
+      if (!Registry::is_provider(steps_[j])) continue;
+      if (!to || links_[j]->spares.size_approx() < to->spares.size_approx()) to = links_[j].get();
+    }
+    if (to && to->spares.size_approx() < spare_boxes) to->spares.send_batched(std::move(m));
   }
 
   // The state machine's sends wake each extension once per batch.
@@ -487,6 +504,7 @@ class engine {
   std::unique_ptr<detail::journal_writer> writer_;  // after store_: stopped before it
   bool loaded_ = false;
   bool snapshot_needed_ = false;
+  static constexpr std::size_t spare_boxes = 1024;  // per provider
   static constexpr auto commit_interval = std::chrono::milliseconds(20);
   // The journal is folded into a new snapshot once it outgrows this and
   // twice the snapshot: rewriting the state file is the expensive part.

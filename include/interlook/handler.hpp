@@ -43,14 +43,15 @@ class provisioner_adapter {
 
   void start(inbox& in, outbox& out) {
     inbox_.store(&in, std::memory_order_release);
-    message m;
+    message_ptr m;
     auto& w = in.waker();
     while (!stopped_.load(std::memory_order_acquire)) {
       auto ticket = w.prepare();
       bool any = false;
       while (in.try_receive(m)) {
         any = true;
-        out.send_batched(handle_safely(std::move(m)));
+        *m = handle_safely(std::move(*m));
+        out.send_batched(std::move(m));
       }
       out.flush();
       if (!any) {
@@ -69,7 +70,7 @@ class provisioner_adapter {
 
   // One message through the handler, exceptions captured; usable directly in
   // tests of a handler.
-  message handle_safely(message m) {
+  message handle_safely(message&& m) {
     auto act = m.action;
     std::string service_name = m.service.name;
     try {

@@ -38,6 +38,9 @@ struct workflow_step {
   bool ipam = false;  // may set the service's public_ip
 };
 
+// The sender of what the core sends.
+inline constexpr std::string_view core_sender = "core";
+
 inline workflow_step make_workflow_step(std::string_view name) {
   return {std::string(name), is_provider_name(name), extension_kind(name) == "ipam"};
 }
@@ -133,7 +136,8 @@ class state_machine {
 
   struct sink {
     // Deliver a message to the extension at workflow step `step` (0-based).
-    std::function<void(std::size_t step, message&&)> send;
+    // The box is the message's: the receiver may keep it or hand it on.
+    std::function<void(std::size_t step, message_ptr&&)> send;
     // Log a line at a level; only called when enabled(level).
     std::function<void(log_level, const std::string&)> log;
     log_level threshold = log_level::info;
@@ -153,13 +157,14 @@ class state_machine {
   // --- Inputs --------------------------------------------------------------
 
   // A message from the extension at workflow step `from`.
-  void receive(std::size_t from, message&& m) {
-    if (from >= steps_.size()) return;
+  void receive(std::size_t from, message_ptr&& box) {
+    if (!box || from >= steps_.size()) return;
+    message& m = *box;
     ++counters_.received[from][static_cast<std::size_t>(m.action)];
-    // The message goes on as the carrier of the next step it causes: its
-    // strings and vectors already have the right capacity, so the copy of
-    // the definition into it allocates nothing.
-    carrier_ = &m;
+    // The box goes on as the carrier of the next step the message causes:
+    // nothing is allocated for it, and its strings and vectors already
+    // have the capacity the definition needs.
+    carrier_ = &box;
     if (steps_[from].provider) {
       from_provider(from, std::move(m));
     } else {
@@ -167,6 +172,8 @@ class state_machine {
     }
     carrier_ = nullptr;
   }
+
+  void receive(std::size_t from, message&& m) { receive(from, std::make_unique<message>(std::move(m))); }
 
   // Runs what is due: retries whose backoff expired, and the housekeeper.
   void tick(clock::time_point now = clock::now()) {
@@ -350,7 +357,9 @@ class state_machine {
       e.time_detected = wall;
       e.last_update = wall;
       e.expect_deployed = true;
-      e.service = std::move(svc);
+      // Copied, not moved: the message goes on to the first step with the
+      // same definition, and its capacity is reused after the walk.
+      e.service = svc;
       debug([&] { return "new service " + name; });
       forward_from(name, e, 1);
       return;
@@ -362,7 +371,7 @@ class state_machine {
     if (same && e.expect_deployed && e.position == deployed_position() && e.error.empty() && !e.work_in_progress)
       return;
     if (!same) {
-      take_definition(e, std::move(svc));
+      take_definition(e, svc);
       e.definition_changed = true;
     }
     if (e.work_in_progress) {
@@ -399,12 +408,13 @@ class state_machine {
     reverse_from(name, e, e.position == deployed_position() ? K_ : e.position);
   }
 
-  static void take_definition(entry& e, service&& svc) {
+  static void take_definition(entry& e, const service& svc) {
     // Targets, TLS and aliases come only from providers; public_ip is ours.
-    e.service.provider = std::move(svc.provider);
-    e.service.targets = std::move(svc.targets);
+    e.service.provider = svc.provider;
+    e.service.targets = svc.targets;
     e.service.tls = svc.tls;
-    e.service.dns_names = std::move(svc.dns_names);
+    e.service.dns_names = svc.dns_names;
+    e.sent_fingerprint = 0;
   }
 
   // --- Provisioner answers (rules 3, 4, 5, 6) ------------------------------
@@ -444,7 +454,10 @@ class state_machine {
       }
       return;
     }
-    if (!is_delete && steps_[from].ipam) e.service.public_ip = std::move(m.service.public_ip);
+    if (!is_delete && steps_[from].ipam && m.service.public_ip != e.service.public_ip) {
+      e.service.public_ip = m.service.public_ip;
+      e.sent_fingerprint = 0;
+    }
     if (turned) {
       continue_walk(name, e, position);  // undo (or redo) the step just answered, then onwards
     } else if (!is_delete && e.restart_walk) {
@@ -508,18 +521,29 @@ class state_machine {
              steps_[p - 1].name + " (" + std::string(to_string(a)) + ")";
     });
     if (holding_) return;  // resumes from here after a restart
-    message fresh;
-    message& m = carrier_ ? *carrier_ : fresh;
+    message_ptr box = carrier_ && *carrier_ ? std::move(*carrier_) : std::make_unique<message>();
     carrier_ = nullptr;  // a message is sent once
+    message& m = *box;
     m.action = a;
-    m.sender.assign("core");
-    m.destination = steps_[p - 1].name;
+    if (m.sender != core_sender) m.sender.assign(core_sender);
+    if (m.destination != steps_[p - 1].name) m.destination = steps_[p - 1].name;
     m.error.clear();
-    m.service = e.service;
+    // An answer usually carries back the definition it was sent with: its
+    // fingerprint shows that without reading the entry's copy, which with
+    // many entries is cold memory. Otherwise compare (reads), and copy
+    // (writes) only what differs.
+    std::uint64_t fingerprint = detail::service_fingerprint(m.service);
+    if (e.sent_fingerprint == 0 || fingerprint != e.sent_fingerprint) {
+      if (!(m.service == e.service)) {
+        m.service = e.service;
+        fingerprint = detail::service_fingerprint(m.service);
+      }
+      e.sent_fingerprint = fingerprint;
+    }
     e.sent = true;
     ++in_flight_;
     ++counters_.sent[p - 1][static_cast<std::size_t>(a)];
-    out_.send(p - 1, std::move(m));
+    out_.send(p - 1, std::move(box));
   }
 
   void close(const std::string& name, entry& e, bool deployed) {
@@ -552,14 +576,14 @@ class state_machine {
       if (steps_[i].provider && steps_[i].name == e.service.provider) to = i;
     message m;
     m.action = action::refresh;
-    m.sender = "core";
+    m.sender = core_sender;
     m.destination = steps_[to].name;
     m.service.name = name;
     m.service.provider = steps_[to].name;
     ++counters_.refreshes;
     ++counters_.sent[to][static_cast<std::size_t>(action::refresh)];
     debug([&] { return "asking " + steps_[to].name + " to refresh " + name; });
-    out_.send(to, std::move(m));
+    out_.send(to, std::make_unique<message>(std::move(m)));
   }
 
   // --- Helpers -------------------------------------------------------------
@@ -615,7 +639,7 @@ class state_machine {
   std::size_t in_flight_ = 0;
   bool holding_ = false;
   bool track_changes_ = true;
-  message* carrier_ = nullptr;  // the message being handled, reusable once
+  message_ptr* carrier_ = nullptr;  // the box being handled, reusable once
   bool batch_time_ = false;
   timestamp batch_wall_{};
   clock::time_point batch_steady_{};
