@@ -247,7 +247,7 @@ void BM_Persistence(benchmark::State& state) {
   auto dir = std::filesystem::temp_directory_path() / ("interlook-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto path = (dir / "entries.json").string();
-  double deploy_s = 0, off_s = 0, load_s = 0;
+  double deploy_s = 0, off_s = 0, load_s = 0, journal_bytes = 0;
   for (auto _ : state) {
     std::filesystem::remove(path);
     std::filesystem::remove(path + ".journal");
@@ -260,6 +260,7 @@ void BM_Persistence(benchmark::State& state) {
       core.await(closed_count(true, n), std::chrono::hours(1));
       deploy_s = seconds_since(t0);
       state.SetIterationTime(deploy_s);
+      journal_bytes = static_cast<double>(std::filesystem::file_size(path + ".journal"));
       core.request_stop();
       core.wait();
     }
@@ -284,6 +285,7 @@ void BM_Persistence(benchmark::State& state) {
   state.counters["off_services_per_s"] = static_cast<double>(n) / off_s;
   state.counters["cost"] = 1.0 - off_s / deploy_s;
   state.counters["load_s"] = load_s;
+  state.counters["journal_bytes_per_service"] = journal_bytes / static_cast<double>(n);
 }
 
 }  // namespace
@@ -305,6 +307,7 @@ BENCHMARK(BM_Memory)->ArgNames({"N"})->Arg(1000000)->Iterations(1)->UseManualTim
 BENCHMARK(BM_Persistence)
     ->ArgNames({"N", "durable"})
     ->Args({100000, 1})
+    ->Args({100000, 0})
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

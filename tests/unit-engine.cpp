@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 using namespace interlook;
 using namespace std::chrono_literals;
@@ -164,5 +165,46 @@ TEST_CASE("entries survive a stop and resume where they stood, in-progress steps
     core.request_stop();
     CHECK(core.wait() == 0);
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("with the journal folded into the state file at every commit, nothing is lost") {
+  auto dir = temp_dir();
+  auto path = dir + "/entries.json";
+  logger log(log_level::error, "stderr");
+  auto cfg = config_for("provider.script,ipam.script,dns.script");
+  constexpr int n = 40;
+  // What the files on disk say, read as a restart would.
+  auto on_disk = [&] {
+    std::pair<int, int> counts{0, 0};  // deployed, undeployed
+    try {
+      for (auto& e : state_store(path).load()) {
+        if (e.state == "deployed") ++counts.first;
+        if (e.state == "undeployed") ++counts.second;
+      }
+    } catch (const store_error&) {
+    }
+    return counts;
+  };
+  engine<reg> core(cfg, log, std::make_unique<state_store>(path));
+  core.compact_journal_after(0);  // fold whenever the journal outgrows twice the state file
+  core.load_state();
+  core.start();
+  auto& p = core.extension<scripted::provider>();
+  for (int i = 0; i < n; ++i) p.add(web("svc" + std::to_string(i)));
+  REQUIRE(core.await([](const state_machine& sm) { return sm.counters().deployed >= n; }, 10s));
+  for (int i = 0; i < n / 2; ++i) p.remove("svc" + std::to_string(i));
+  REQUIRE(core.await([](const state_machine& sm) { return sm.counters().undeployed >= n / 2; }, 10s));
+  // While still running (no final snapshot yet), the files catch up within
+  // a few commit intervals: nothing was lost in the folds.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (on_disk() != std::pair{n / 2, n / 2} && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);  // polling files: there is no event to await
+  CHECK(on_disk() == std::pair{n / 2, n / 2});
+  CHECK(std::filesystem::file_size(path) > 0);  // a fold happened
+  core.request_stop();
+  CHECK(core.wait() == 0);
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK(on_disk() == std::pair{n / 2, n / 2});
   std::filesystem::remove_all(dir);
 }

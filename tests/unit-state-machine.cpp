@@ -457,3 +457,37 @@ TEST_CASE("held steps during shutdown are recorded, not sent") {
   CHECK(h.state() == "dns.script");
   CHECK(h.at().work_in_progress);  // resumes from here after a restart
 }
+
+TEST_CASE("the journal learns of new definitions, errors and closes, not of each step done") {
+  harness h;
+  h.provider(action::add, harness::web());
+  auto changes = h.sm->take_changes();
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].name == "web");
+  CHECK(changes[0].definition);
+  // IPAM answers (and sets the public IP): journalled, the IP is the entry's.
+  h.answer(IPAM, h.expect(IPAM, action::add));
+  CHECK(h.sm->take_dirty() == std::vector<std::string>{"web"});
+  // DNS answers: a plain step done, nothing to journal.
+  h.answer(DNS, h.expect(DNS, action::add));
+  CHECK(h.state() == "lb.script");
+  CHECK_FALSE(h.sm->has_changes());
+  // The load balancer fails: the error is journalled.
+  h.answer(LB, h.expect(LB, action::add), "refused");
+  CHECK(h.sm->take_dirty() == std::vector<std::string>{"web"});
+  // The provider's next add retries it at once; the close is journalled.
+  h.provider(action::add, harness::web());
+  h.sm->take_dirty();
+  h.answer(LB, h.expect(LB, action::add));
+  CHECK(h.state() == "deployed");
+  CHECK(h.sm->take_dirty() == std::vector<std::string>{"web"});
+  // A delete is journalled when it comes; the steps back are not, the end is.
+  h.provider(action::remove, harness::web());
+  CHECK(h.sm->take_dirty() == std::vector<std::string>{"web"});
+  h.answer(LB, h.expect(LB, action::remove));
+  CHECK_FALSE(h.sm->has_changes());
+  h.answer(DNS, h.expect(DNS, action::remove));
+  h.answer(IPAM, h.expect(IPAM, action::remove));
+  CHECK(h.state() == "undeployed");
+  CHECK(h.sm->take_dirty() == std::vector<std::string>{"web"});
+}

@@ -106,6 +106,41 @@ TEST_CASE("a snapshot replaces the file atomically and empties the journal") {
   CHECK(loaded[0].value.service.public_ip == "10.0.0.9");
 }
 
+TEST_CASE("a snapshot written in pieces takes effect only when finished; an abandoned one changes nothing") {
+  temp_dir d;
+  state_store store(d.file("entries.json"));
+  boost::json::object before;
+  before["web"] = entry_to_json(sample("10.0.0.1"), "deployed");
+  store.snapshot(boost::json::serialize(before));
+  std::string lines;
+  state_store::journal_line(lines, "api", sample("10.0.0.2"), "deployed");
+  store.append(lines);
+
+  boost::json::object after;
+  after["web"] = entry_to_json(sample("10.0.0.9"), "deployed");
+  std::string doc = boost::json::serialize(after);
+  {
+    auto file = store.begin_snapshot();
+    file.write(std::string_view(doc).substr(0, 10));
+    // Dropped unfinished (a failed write, a stop): the old state stands.
+  }
+  CHECK_FALSE(std::filesystem::exists(d.file("entries.json.tmp")));
+  auto loaded = state_store(d.file("entries.json")).load();
+  CHECK(loaded.size() == 2);
+
+  auto file = store.begin_snapshot();
+  file.write(std::string_view(doc).substr(0, 10));
+  file.write(std::string_view(doc).substr(10));
+  // Until finished, readers still see the old state file and journal.
+  CHECK(state_store(d.file("entries.json")).load().size() == 2);
+  store.finish_snapshot(std::move(file), doc.size());
+  CHECK(store.journal_bytes() == 0);
+  CHECK(store.snapshot_bytes() == doc.size());
+  loaded = state_store(d.file("entries.json")).load();
+  REQUIRE(loaded.size() == 1);
+  CHECK(loaded[0].value.service.public_ip == "10.0.0.9");
+}
+
 TEST_CASE("a torn last journal line (crash mid-write) is dropped with a warning") {
   temp_dir d;
   state_store store(d.file("entries.json"));

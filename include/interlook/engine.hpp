@@ -13,6 +13,7 @@
 #include <interlook/channel.hpp>
 #include <interlook/config_file.hpp>
 #include <interlook/detail/journal_writer.hpp>
+#include <interlook/detail/thread_name.hpp>
 #include <interlook/entries_json.hpp>
 #include <interlook/log.hpp>
 #include <interlook/registry.hpp>
@@ -21,9 +22,6 @@
 
 #include <atomic>
 #include <chrono>
-#if defined(__linux__)
-#include <pthread.h>
-#endif
 #include <exception>
 #include <functional>
 #include <future>
@@ -59,18 +57,6 @@ template <class Registry, std::size_t... I>
 struct instance_tuple_of<Registry, std::index_sequence<I...>> {
   using type = std::tuple<std::unique_ptr<typename Registry::template type_at<I>>...>;
 };
-
-// Names the calling thread (what top -H, perf and gdb show); Linux keeps
-// the first 15 bytes.
-inline void name_this_thread(std::string_view name) {
-#if defined(__linux__)
-  char buf[16] = {};
-  name.copy(buf, sizeof buf - 1);
-  pthread_setname_np(pthread_self(), buf);
-#else
-  (void)name;
-#endif
-}
 
 // The two channels between the core and one workflow step, and for a
 // provider a third: boxes the core has finished with, back for reuse.
@@ -244,6 +230,10 @@ class engine {
     return *p;
   }
 
+  // The journal is folded into a new state file once it is larger than
+  // this and than twice the state file (default 64 MiB). Before start().
+  void compact_journal_after(std::size_t bytes) noexcept { compact_after_bytes_ = bytes; }
+
   // Messages waiting in each direction, per workflow step (approximate).
   std::vector<std::pair<std::size_t, std::size_t>> queue_depths() const {
     std::vector<std::pair<std::size_t, std::size_t>> out;
@@ -375,8 +365,14 @@ class engine {
     last_commit_ = clock::now();
     try {
       if (snapshot_needed_ ||
-          store_->journal_bytes() > std::max<std::size_t>(compact_after_bytes, 2 * store_->snapshot_bytes())) {
-        snapshot();  // the writer is idle: the store is ours
+          store_->journal_bytes() > std::max<std::size_t>(compact_after_bytes_, 2 * store_->snapshot_bytes())) {
+        // The writer is idle: the store is ours. The document is written
+        // here (it reads the entries); its fsyncs and the journal's
+        // truncation happen on the writer's thread.
+        std::size_t bytes = 0;
+        auto file = write_snapshot(bytes);
+        writer_->submit_snapshot(std::move(file), bytes);
+        snapshot_needed_ = false;
         return;
       }
     } catch (const std::exception& e) {
@@ -384,15 +380,16 @@ class engine {
       snapshot_needed_ = true;
       return;
     }
-    std::string lines;
+    // The writer's last buffer, with its capacity: a burst's batches then
+    // need no growing and no fresh pages.
+    std::string lines = writer_->take_buffer();
     for (auto& c : changes) {
-      auto it = machine_.entries().find(c.name);
-      if (it == machine_.entries().end()) {
+      if (!c.now) {
         state_store::journal_removal(lines, c.name);
       } else if (c.definition) {
-        state_store::journal_line(lines, c.name, it->second, machine_.state_name(it->second));
+        state_store::journal_line(lines, c.name, *c.now, machine_.state_name(*c.now));
       } else {
-        state_store::journal_progress(lines, c.name, it->second, machine_.state_name(it->second));
+        state_store::journal_progress(lines, c.name, *c.now, machine_.state_name(*c.now));
       }
     }
     writer_->submit(std::move(lines));
@@ -400,9 +397,27 @@ class engine {
 
   bool writer_idle() const { return !writer_ || writer_->idle(); }
 
+  // The state document, written through a buffer into the next state file
+  // (not yet in place: see state_store::finish_snapshot).
+  detail::atomic_file_writer write_snapshot(std::size_t& bytes) {
+    auto file = store_->begin_snapshot();
+    std::string buffer;
+    buffer.reserve(snapshot_chunk + (snapshot_chunk >> 2));
+    write_entries_json(machine_, buffer, snapshot_chunk, [&](const std::string& part) {
+      try {
+        file.write(part);
+      } catch (const std::runtime_error& e) {
+        throw store_error(e.what());
+      }
+      bytes += part.size();
+    });
+    return file;
+  }
+
   void snapshot() {
-    std::string doc = entries_to_json(machine_);
-    store_->snapshot(doc);
+    std::size_t bytes = 0;
+    auto file = write_snapshot(bytes);
+    store_->finish_snapshot(std::move(file), bytes);
     snapshot_needed_ = false;
   }
 
@@ -505,10 +520,11 @@ class engine {
   bool loaded_ = false;
   bool snapshot_needed_ = false;
   static constexpr std::size_t spare_boxes = 1024;  // per provider
+  static constexpr std::size_t snapshot_chunk = std::size_t{1} << 20;
   static constexpr auto commit_interval = std::chrono::milliseconds(20);
   // The journal is folded into a new snapshot once it outgrows this and
   // twice the snapshot: rewriting the state file is the expensive part.
-  static constexpr std::size_t compact_after_bytes = std::size_t{64} << 20;
+  std::size_t compact_after_bytes_ = std::size_t{64} << 20;
   clock::time_point last_commit_{};
 };
 

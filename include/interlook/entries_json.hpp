@@ -10,19 +10,34 @@
 
 namespace interlook {
 
-// Must run on the core thread (it reads the entries).
-inline std::string entries_to_json(const state_machine& sm) {
-  std::string doc = "{";
+// Writes the document into `out`, handing it to flush(out) whenever it
+// reaches `chunk` bytes (and once at the end), so that a large state file
+// is written through a buffer of that size instead of built whole. Must
+// run on the core thread (it reads the entries).
+template <class Flush>
+void write_entries_json(const state_machine& sm, std::string& out, std::size_t chunk, Flush&& flush) {
+  out += '{';
   bool first = true;
   for (const auto& [name, e] : sm.entries()) {
-    if (!first) doc += ',';
+    if (!first) out += ',';
     first = false;
-    detail::json_write::string(doc, name);
-    doc += ':';
-    append_entry_json(doc, e, sm.state_name(e));
+    detail::json_write::string(out, name);
+    out += ':';
+    append_entry_json(out, e, sm.state_name(e));
+    if (out.size() >= chunk) {
+      flush(out);
+      out.clear();
+    }
   }
-  doc += '}';
-  return doc;
+  out += '}';
+  flush(out);
+  out.clear();
+}
+
+inline std::string entries_to_json(const state_machine& sm) {
+  std::string doc, whole;
+  write_entries_json(sm, doc, std::size_t{1} << 20, [&](const std::string& part) { whole += part; });
+  return whole;
 }
 
 }  // namespace interlook

@@ -297,23 +297,27 @@ class state_machine {
 
   struct change {
     std::string name;
-    bool definition = false;  // the service definition changed, not only progress
+    bool definition = false;       // the service definition changed, not only progress
+    const entry* now = nullptr;    // the entry as it is; nullptr: removed
   };
 
   // Entries changed (or removed) since the last call: what the store must
-  // write. A removed entry is a name no longer in entries().
+  // write. A removed entry is a name no longer in entries(). The pointers
+  // are good until the next input.
   std::vector<change> take_changes() {
     std::vector<change> out;
     out.reserve(dirty_.size());
     for (auto& name : dirty_) {
       auto it = entries_.find(name);
       bool definition = false;
+      const entry* now = nullptr;
       if (it != entries_.end()) {
         it->second->queued_for_store = false;
         definition = it->second->definition_changed;
         it->second->definition_changed = false;
+        now = it->second.get();
       }
-      out.push_back({std::move(name), definition});
+      out.push_back({std::move(name), definition, now});
     }
     dirty_.clear();
     return out;
@@ -361,6 +365,7 @@ class state_machine {
       // same definition, and its capacity is reused after the walk.
       e.service = svc;
       debug([&] { return "new service " + name; });
+      mark(name, e);
       forward_from(name, e, 1);
       return;
     }
@@ -383,6 +388,7 @@ class state_machine {
     }
     e.expect_deployed = true;
     e.restart_walk = false;
+    mark(name, e);
     if (!same || e.position == 0 || e.position == deployed_position()) {
       forward_from(name, e, 1);
     } else {
@@ -436,12 +442,14 @@ class state_machine {
     e.work_in_progress = false;
     settle(e);
     counters_.observe_latency(std::chrono::duration<double>(steady_now() - e.sent_at).count());
-    mark(name, e);
+    // A step done is not journalled by itself: the walk's next move is (an
+    // error, a close); see mark_progress().
 
     bool turned = e.expect_deployed == is_delete;  // the provider changed its mind meanwhile
     if (!m.error.empty()) {
       ++counters_.errors[from];
       e.error = std::move(m.error);
+      mark(name, e);
       log(log_level::error, "service " + name + ": " + steps_[from].name + " failed to " +
                                 (is_delete ? "delete" : "add") + ": " + e.error);
       if (turned) {
@@ -457,11 +465,13 @@ class state_machine {
     if (!is_delete && steps_[from].ipam && m.service.public_ip != e.service.public_ip) {
       e.service.public_ip = m.service.public_ip;
       e.sent_fingerprint = 0;
+      mark(name, e);
     }
     if (turned) {
       continue_walk(name, e, position);  // undo (or redo) the step just answered, then onwards
     } else if (!is_delete && e.restart_walk) {
       e.restart_walk = false;
+      mark(name, e);
       forward_from(name, e, 1);
     } else if (!is_delete) {
       forward_from(name, e, static_cast<std::uint16_t>(position + 1));
@@ -515,7 +525,7 @@ class state_machine {
     e.wip_time = wall_now();
     e.sent_at = steady_now();
     e.reverse_in_flight = a == action::remove;
-    mark(name, e);
+    mark_progress(name, e);
     debug([&] {
       return "service " + name + ": " + state_name_at(prev) + " -> " +
              steps_[p - 1].name + " (" + std::string(to_string(a)) + ")";
@@ -604,6 +614,16 @@ class state_machine {
 
   timestamp wall_now() const { return batch_time_ ? batch_wall_ : interlook::now(); }
   clock::time_point steady_now() const { return batch_time_ ? batch_steady_ : clock::now(); }
+
+  // A walk's advance from one step to the next is not journalled: after a
+  // crash the entry resumes from the last journalled point (its creation,
+  // a definition or expected-state change, an error, a close) and sends the
+  // steps since again, which provisioners handle idempotently. That halves
+  // what a burst writes, at the price of repeating at most one walk's steps
+  // per entry after a crash. Snapshots (compaction, shutdown) still record
+  // every position. mark_progress() stays a named no-op so that each
+  // transition says which kind it is.
+  void mark_progress(const std::string&, entry&) {}
 
   void mark(const std::string& name, entry& e) {
     if (track_changes_ && !e.queued_for_store) {

@@ -197,12 +197,32 @@ class state_store {
   // Replaces the state file atomically with `document` (the whole JSON
   // object) and empties the journal.
   void snapshot(const std::string& document) {
+    auto file = begin_snapshot();
     try {
-      detail::write_file_atomically(path_, document, durable_, 0600);
+      file.write(document);
     } catch (const std::runtime_error& e) {
       throw store_error(e.what());
     }
-    snapshot_bytes_ = document.size();
+    finish_snapshot(std::move(file), document.size());
+  }
+
+  // The same in two halves, for a document written piece by piece: the
+  // pieces go to the returned file, then finish_snapshot() makes it the
+  // state file (the durable part, which may run on another thread).
+  detail::atomic_file_writer begin_snapshot() {
+    try {
+      return detail::atomic_file_writer(path_, 0600);
+    } catch (const std::runtime_error& e) {
+      throw store_error(e.what());
+    }
+  }
+  void finish_snapshot(detail::atomic_file_writer&& file, std::size_t bytes) {
+    try {
+      file.commit(durable_);
+    } catch (const std::runtime_error& e) {
+      throw store_error(e.what());
+    }
+    snapshot_bytes_ = bytes;
     // Only now that the snapshot is durable may the journal go.
     open_journal();
     if (::ftruncate(journal_fd_, 0) != 0) fail("truncate", journal_path_);

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace interlook::detail {
 
@@ -65,23 +66,60 @@ inline void sync_parent_directory(const std::string& path) {
   ::close(fd);
 }
 
-// durable = false skips the fsyncs (the rename stays atomic).
+// A replacement for `path`, written piece by piece into path.tmp; commit()
+// makes it durable and renames it over `path`. Dropped without commit(),
+// the temporary file is removed and `path` is untouched.
+class atomic_file_writer {
+ public:
+  atomic_file_writer() = default;
+  atomic_file_writer(std::string path, mode_t mode) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd_ < 0) throw_file_error("create", tmp_);
+  }
+  atomic_file_writer(atomic_file_writer&& o) noexcept
+      : path_(std::move(o.path_)), tmp_(std::move(o.tmp_)), fd_(std::exchange(o.fd_, -1)) {}
+  atomic_file_writer& operator=(atomic_file_writer&& o) noexcept {
+    if (this != &o) {
+      discard();
+      path_ = std::move(o.path_);
+      tmp_ = std::move(o.tmp_);
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~atomic_file_writer() { discard(); }
+
+  void write(std::string_view data) { write_all(fd_, data, tmp_); }
+
+  // durable = false skips the fsyncs (the rename stays atomic).
+  void commit(bool durable) {
+    if (durable && ::fsync(fd_) != 0) throw_file_error("fsync", tmp_);
+    ::close(std::exchange(fd_, -1));
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      int saved = errno;
+      ::unlink(tmp_.c_str());
+      errno = saved;
+      throw_file_error("rename " + tmp_ + " to", path_);
+    }
+    if (durable) sync_parent_directory(path_);
+  }
+
+ private:
+  void discard() noexcept {
+    if (fd_ < 0) return;
+    ::close(std::exchange(fd_, -1));
+    ::unlink(tmp_.c_str());
+  }
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+
 inline void write_file_atomically(const std::string& path, std::string_view content, bool durable = true,
                                   mode_t mode = 0644) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw_file_error("create", tmp);
-  try {
-    write_all(fd, content, tmp);
-    if (durable && ::fsync(fd) != 0) throw_file_error("fsync", tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw_file_error("rename " + tmp + " to", path);
-  if (durable) sync_parent_directory(path);
+  atomic_file_writer file(path, mode);
+  file.write(content);
+  file.commit(durable);
 }
 
 }  // namespace interlook::detail

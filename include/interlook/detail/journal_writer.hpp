@@ -6,6 +6,7 @@
 // The store belongs to the writer while a batch is in flight, to the core
 // otherwise (idle() hands it back); the two never touch it at once.
 
+#include <interlook/detail/thread_name.hpp>
 #include <interlook/store.hpp>
 #include <interlook/wakeup.hpp>
 
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace interlook::detail {
 
@@ -21,7 +23,10 @@ class journal_writer {
  public:
   // `done` is notified after each batch, so that its consumer can submit
   // the next.
-  journal_writer(state_store& store, wakeup& done) : store_(store), done_(done), thread_([this] { run(); }) {}
+  journal_writer(state_store& store, wakeup& done) : store_(store), done_(done), thread_([this] {
+        name_this_thread("interlook-store");
+        run();
+      }) {}
   journal_writer(const journal_writer&) = delete;
   journal_writer& operator=(const journal_writer&) = delete;
   ~journal_writer() {
@@ -36,6 +41,20 @@ class journal_writer {
   bool idle() const {
     std::lock_guard lock(mutex_);
     return !busy_;
+  }
+
+  // Precondition: idle(). Makes `file` (the whole state document, `bytes`
+  // long) the state file and empties the journal: the fsyncs happen here,
+  // not on the core.
+  void submit_snapshot(atomic_file_writer file, std::size_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      snapshot_ = std::move(file);
+      snapshot_pending_ = true;
+      snapshot_size_ = bytes;
+      busy_ = true;
+    }
+    cv_.notify_all();
   }
 
   // Precondition: idle().
@@ -53,6 +72,15 @@ class journal_writer {
     cv_.wait(lock, [&] { return !busy_; });
   }
 
+  // An empty buffer for the next batch: the last one written, emptied,
+  // with its capacity (a new string the first time). Precondition: idle().
+  std::string take_buffer() {
+    std::lock_guard lock(mutex_);
+    std::string b = std::move(spare_);
+    b.clear();
+    return b;
+  }
+
   // The failure of the last batch, once.
   std::optional<std::string> take_error() {
     std::lock_guard lock(mutex_);
@@ -68,14 +96,21 @@ class journal_writer {
       cv_.wait(lock, [&] { return busy_ || stopping_; });
       if (!busy_) return;  // stopping with nothing left to write
       std::string lines = std::move(pending_);
+      bool snapshot = std::exchange(snapshot_pending_, false);
+      atomic_file_writer file = std::move(snapshot_);
       lock.unlock();
       std::optional<std::string> failure;
       try {
-        store_.append(lines);
+        if (snapshot) {
+          store_.finish_snapshot(std::move(file), snapshot_size_);
+        } else {
+          store_.append(lines);
+        }
       } catch (const std::exception& e) {
         failure = e.what();
       }
       lock.lock();
+      spare_ = std::move(lines);
       if (failure) error_ = std::move(failure);
       busy_ = false;
       cv_.notify_all();
@@ -88,6 +123,10 @@ class journal_writer {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::string pending_;
+  std::string spare_;  // the last batch written, for its capacity
+  atomic_file_writer snapshot_;
+  bool snapshot_pending_ = false;
+  std::size_t snapshot_size_ = 0;
   bool busy_ = false;
   bool stopping_ = false;
   std::optional<std::string> error_;
