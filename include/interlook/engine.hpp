@@ -231,7 +231,8 @@ class engine {
   }
 
   // The journal is folded into a new state file once it is larger than
-  // this and than twice the state file (default 64 MiB). Before start().
+  // this and than twice the state file (default 64 MiB), at the next quiet
+  // moment (at once past four times that). Before start().
   void compact_journal_after(std::size_t bytes) noexcept { compact_after_bytes_ = bytes; }
 
   // Messages waiting in each direction, per workflow step (approximate).
@@ -350,7 +351,9 @@ class engine {
 
   // Hands what changed since the last commit to the journal writer, unless
   // it is still writing the previous batch (then changes accumulate).
-  void persist() {
+  // quiet: the core found nothing to do in its last pass, a good moment to
+  // fold the journal into the state file.
+  void persist(bool quiet = false) {
     if (!store_) return;  // changes are not tracked without a store
     if (!writer_) writer_ = std::make_unique<detail::journal_writer>(*store_, core_wake_);
     if (!writer_->idle()) return;
@@ -361,11 +364,11 @@ class engine {
       snapshot_needed_ = true;
     }
     auto changes = machine_.take_changes();
-    if (changes.empty() && !snapshot_needed_) return;
+    bool fold = snapshot_needed_ || fold_due(quiet);
+    if (changes.empty() && !fold) return;
     last_commit_ = clock::now();
     try {
-      if (snapshot_needed_ ||
-          store_->journal_bytes() > std::max<std::size_t>(compact_after_bytes_, 2 * store_->snapshot_bytes())) {
+      if (fold) {
         // The writer is idle: the store is ours. The document is written
         // here (it reads the entries); its fsyncs and the journal's
         // truncation happen on the writer's thread.
@@ -396,6 +399,17 @@ class engine {
   }
 
   bool writer_idle() const { return !writer_ || writer_->idle(); }
+
+  // The journal has outgrown its limit (the larger of the configured size
+  // and twice the state file): fold it when the core is quiet, so that a
+  // burst is not held up by writing every entry, or at once past four
+  // times the limit, so that a sustained load cannot grow it for ever.
+  bool fold_due(bool quiet) const {
+    if (!store_) return false;
+    auto limit = std::max<std::size_t>(compact_after_bytes_, 2 * store_->snapshot_bytes());
+    auto size = store_->journal_bytes();
+    return size > limit && (quiet || size > 4 * limit);
+  }
 
   // The state document, written through a buffer into the next state file
   // (not yet in place: see state_store::finish_snapshot).
@@ -439,7 +453,8 @@ class engine {
       // loses at most that interval, which a restart replays (providers
       // announce again, provisioners are idempotent).
       // The write and its fsync happen on the journal writer's thread.
-      if (clock::now() - last_commit_ >= commit_interval) persist();
+      if (clock::now() - last_commit_ >= commit_interval || (handled == 0 && writer_idle() && fold_due(true)))
+        persist(handled == 0);
       check_waiters();
       if (handled == 0) {
         auto deadline = machine_.next_deadline();
