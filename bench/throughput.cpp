@@ -150,7 +150,11 @@ void BM_CoreOnly(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<std::pair<std::size_t, message_ptr>> pending, next;
     state_machine sm(cfg.core, steps,
-                     state_machine::sink{[&](std::size_t step, message_ptr&& m) { next.emplace_back(step, std::move(m)); },
+                     state_machine::sink{[&](std::size_t step, message_ptr&& m) {
+                                           // What the extension's outbox does on the way back.
+                                           m->fingerprint = detail::service_fingerprint(m->service);
+                                           next.emplace_back(step, std::move(m));
+                                         },
                                          nullptr, log_level::error});
     sm.track_changes(false);
     auto walk = [&](action a) {

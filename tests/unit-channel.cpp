@@ -160,6 +160,33 @@ TEST_CASE("a boxed message passes through inbox and outbox without its contents 
   CHECK(got->service.name == "web");
 }
 
+TEST_CASE("an outbox stamps what it sends with its definition's fingerprint, whatever was there") {
+  mailbox<message_ptr> box;
+  inbox in(box.get());
+  outbox out(box.get());
+  auto m = std::make_unique<message>();
+  m->service.name = "web";
+  m->service.targets = {{"10.0.0.1", 80, 1}};
+  m->fingerprint = 42;  // stale or forged: not trusted
+  auto expected = detail::service_fingerprint(m->service);
+  REQUIRE(out.send(std::move(m)));
+  message_ptr got;
+  REQUIRE(in.try_receive(got));
+  CHECK(got->fingerprint == expected);
+  CHECK(got->fingerprint != 42);
+  // Any change to the definition changes the fingerprint.
+  auto changed = *got;
+  changed.service.targets[0].port = 81;
+  CHECK(detail::service_fingerprint(changed.service) != expected);
+  changed = *got;
+  changed.service.dns_names.push_back("web.example");
+  CHECK(detail::service_fingerprint(changed.service) != expected);
+  // ...and it is not part of the message's value.
+  changed = *got;
+  changed.fingerprint = 7;
+  CHECK(changed == *got);
+}
+
 TEST_CASE("an outbox refuses an empty message_ptr with an error that says so") {
   mailbox<message_ptr> box;
   outbox out(box.get());

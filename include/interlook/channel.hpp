@@ -156,8 +156,8 @@ class outbox {
   }
 
   // False when the core no longer listens (shutdown): the message is dropped.
-  bool send(message&& m) { return channel_->send(std::make_unique<message>(std::move(m))); }
-  bool send(const message& m) { return channel_->send(std::make_unique<message>(m)); }
+  bool send(message&& m) { return send(std::make_unique<message>(std::move(m))); }
+  bool send(const message& m) { return send(std::make_unique<message>(m)); }
   // A boxed message goes as it is. False (and the box stays with the
   // caller) when the core no longer listens.
   bool send(message_ptr&& m) { return channel_->send(checked(std::move(m))); }
@@ -165,13 +165,16 @@ class outbox {
   // For runs of messages: the core is woken by flush() (and every few dozen
   // messages) rather than by each one. Call flush() at the end of the run,
   // before waiting for anything; unflushed messages may wait unseen.
-  bool send_batched(message&& m) { return channel_->send_batched(std::make_unique<message>(std::move(m))); }
+  bool send_batched(message&& m) { return send_batched(std::make_unique<message>(std::move(m))); }
   bool send_batched(message_ptr&& m) { return channel_->send_batched(checked(std::move(m))); }
   void flush() noexcept { channel_->flush(); }
 
  private:
   static message_ptr&& checked(message_ptr&& m) {
     if (!m) throw std::invalid_argument("outbox: cannot send an empty message_ptr");
+    // Here, on the extension's thread, rather than on the core's: the core
+    // only compares it (see message::fingerprint).
+    m->fingerprint = detail::service_fingerprint(m->service);
     return std::move(m);
   }
   channel<message_ptr>* channel_;

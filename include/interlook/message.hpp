@@ -57,12 +57,21 @@ struct service {
 
 struct message {
   interlook::action action = action::add;
+  // Set by the outbox as the message leaves an extension: a digest of its
+  // service, which tells the core whether an answer carries back the
+  // definition it was sent without the core reading that definition. Not
+  // part of the message's value (ignored by ==, not in JSON). It sits in
+  // what would be padding after `action`.
+  std::uint64_t fingerprint = 0;
   std::string sender;       // set by the core to the sending extension's name
   std::string destination;  // the extension the core addresses
   std::string error;        // empty means success
   interlook::service service;
 
-  friend bool operator==(const message&, const message&) = default;
+  friend bool operator==(const message& a, const message& b) {
+    return a.action == b.action && a.sender == b.sender && a.destination == b.destination && a.error == b.error &&
+           a.service == b.service;
+  }
 };
 
 // Messages travel between threads boxed: a hop moves a pointer, not the
@@ -75,6 +84,7 @@ using message_ptr = std::unique_ptr<message>;
 // so filling it in again allocates little or nothing.
 inline void clear(message& m) noexcept {
   m.action = action::add;
+  m.fingerprint = 0;
   m.sender.clear();
   m.destination.clear();
   m.error.clear();

@@ -538,18 +538,15 @@ class state_machine {
     if (m.sender != core_sender) m.sender.assign(core_sender);
     if (m.destination != steps_[p - 1].name) m.destination = steps_[p - 1].name;
     m.error.clear();
-    // An answer usually carries back the definition it was sent with: its
-    // fingerprint shows that without reading the entry's copy, which with
-    // many entries is cold memory. Otherwise compare (reads), and copy
-    // (writes) only what differs.
-    std::uint64_t fingerprint = detail::service_fingerprint(m.service);
-    if (e.sent_fingerprint == 0 || fingerprint != e.sent_fingerprint) {
-      if (!(m.service == e.service)) {
-        m.service = e.service;
-        fingerprint = detail::service_fingerprint(m.service);
-      }
-      e.sent_fingerprint = fingerprint;
+    // An answer usually carries back the definition it was sent with: the
+    // fingerprint its outbox took shows that without reading either copy
+    // of the definition, which with many entries is cold memory. Otherwise
+    // compare (reads), and copy (writes) only what differs.
+    if (e.sent_fingerprint == 0 || m.fingerprint != e.sent_fingerprint) {
+      if (!(m.service == e.service)) m.service = e.service;
+      e.sent_fingerprint = detail::service_fingerprint(m.service);
     }
+    m.fingerprint = 0;  // the extension's outbox sets it again on the way back
     e.sent = true;
     ++in_flight_;
     ++counters_.sent[p - 1][static_cast<std::size_t>(a)];
