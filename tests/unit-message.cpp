@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace interlook;
 
 TEST_CASE("actions have the SPEC's wire names") {
@@ -69,4 +71,37 @@ TEST_CASE("definitions differing in TLS, targets, weights or aliases are not the
   service no_targets = a;
   no_targets.targets.clear();
   CHECK_FALSE(same_definition(a, no_targets));
+}
+
+TEST_CASE("the definition fingerprint tells apart definitions that differ anywhere") {
+  service base{"provider.swarm", "web", {{"10.0.0.1", 80, 1}, {"10.0.0.2", 80, 1}}, false, "", {"web.example"}};
+  auto fp = detail::service_fingerprint(base);
+  CHECK(fp != 0);
+  CHECK(detail::service_fingerprint(base) == fp);  // stable
+  std::vector<service> variants(12, base);
+  variants[0].provider = "provider.kubernetes";
+  variants[1].name = "web2";
+  variants[2].targets[0].host = "10.0.0.10";
+  variants[3].targets[1].port = 81;
+  variants[4].targets[1].weight = 2;
+  variants[5].targets.pop_back();
+  std::swap(variants[6].targets[0], variants[6].targets[1]);  // order counts: what was sent, exactly
+  variants[7].tls = true;
+  variants[8].public_ip = "192.0.2.1";
+  variants[9].dns_names.push_back("www.example");
+  variants[10].dns_names[0] = "web.example.";
+  variants[11].name = std::string("web\0", 4);  // a zero byte is not the end
+  std::vector<std::uint64_t> seen{fp};
+  for (const auto& v : variants) {
+    auto f = detail::service_fingerprint(v);
+    CHECK(std::find(seen.begin(), seen.end(), f) == seen.end());
+    seen.push_back(f);
+  }
+  // Text moved from one field to the next is a different definition.
+  service a = base, b = base;
+  a.provider = "ab";
+  a.name = "c";
+  b.provider = "a";
+  b.name = "bc";
+  CHECK(detail::service_fingerprint(a) != detail::service_fingerprint(b));
 }
