@@ -384,18 +384,20 @@ class engine {
       return;
     }
     // The writer's last buffer, with its capacity: a burst's batches then
-    // need no growing and no fresh pages.
-    std::string lines = writer_->take_buffer();
+    // need no growing and no fresh pages. The core only copies fields into
+    // it; the writer formats the JSON lines.
+    std::string records = writer_->take_buffer();
+    detail::record_writer put(records);
     for (auto& c : changes) {
       if (!c.now) {
-        state_store::journal_removal(lines, c.name);
+        put.removal(c.name);
       } else if (c.definition) {
-        state_store::journal_line(lines, c.name, *c.now, machine_.state_name(*c.now));
+        put.entry(c.name, *c.now, machine_.state_name(*c.now));
       } else {
-        state_store::journal_progress(lines, c.name, *c.now, machine_.state_name(*c.now));
+        put.progress(c.name, *c.now, machine_.state_name(*c.now));
       }
     }
-    writer_->submit(std::move(lines));
+    writer_->submit(std::move(records));
   }
 
   bool writer_idle() const { return !writer_ || writer_->idle(); }

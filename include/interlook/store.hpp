@@ -158,7 +158,7 @@ class state_store {
   }
 
   // Journal lines, each ending in '\n', for append().
-  static void journal_line(std::string& out, const std::string& name, const entry& e, std::string_view state) {
+  static void journal_line(std::string& out, std::string_view name, const entry& e, std::string_view state) {
     out += "{\"name\":";
     detail::json_write::string(out, name);
     out += ",\"entry\":";
@@ -166,7 +166,7 @@ class state_store {
     out += "}\n";
   }
   // Only what a walk changes: state, progress, error, times, public IP.
-  static void journal_progress(std::string& out, const std::string& name, const entry& e, std::string_view state) {
+  static void journal_progress(std::string& out, std::string_view name, const entry& e, std::string_view state) {
     namespace jw = detail::json_write;
     out += "{\"name\":";
     jw::string(out, name);
@@ -188,7 +188,7 @@ class state_store {
     jw::string(out, e.service.public_ip);
     out += "}}\n";
   }
-  static void journal_removal(std::string& out, const std::string& name) {
+  static void journal_removal(std::string& out, std::string_view name) {
     out += "{\"name\":";
     detail::json_write::string(out, name);
     out += ",\"removed\":true}\n";

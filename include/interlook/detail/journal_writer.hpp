@@ -6,6 +6,7 @@
 // The store belongs to the writer while a batch is in flight, to the core
 // otherwise (idle() hands it back); the two never touch it at once.
 
+#include <interlook/detail/journal_records.hpp>
 #include <interlook/detail/thread_name.hpp>
 #include <interlook/store.hpp>
 #include <interlook/wakeup.hpp>
@@ -57,11 +58,12 @@ class journal_writer {
     cv_.notify_all();
   }
 
-  // Precondition: idle().
-  void submit(std::string lines) {
+  // Precondition: idle(). `records` as written by a record_writer: this
+  // thread turns them into journal lines, appends and fsyncs them.
+  void submit(std::string records) {
     {
       std::lock_guard lock(mutex_);
-      pending_ = std::move(lines);
+      pending_ = std::move(records);
       busy_ = true;
     }
     cv_.notify_all();
@@ -95,7 +97,7 @@ class journal_writer {
     for (;;) {
       cv_.wait(lock, [&] { return busy_ || stopping_; });
       if (!busy_) return;  // stopping with nothing left to write
-      std::string lines = std::move(pending_);
+      std::string records = std::move(pending_);
       bool snapshot = std::exchange(snapshot_pending_, false);
       atomic_file_writer file = std::move(snapshot_);
       lock.unlock();
@@ -104,13 +106,15 @@ class journal_writer {
         if (snapshot) {
           store_.finish_snapshot(std::move(file), snapshot_size_);
         } else {
-          store_.append(lines);
+          lines_.clear();
+          record_reader(records, scratch_).to_journal_lines(lines_);
+          store_.append(lines_);
         }
       } catch (const std::exception& e) {
         failure = e.what();
       }
       lock.lock();
-      spare_ = std::move(lines);
+      spare_ = std::move(records);
       if (failure) error_ = std::move(failure);
       busy_ = false;
       cv_.notify_all();
@@ -123,7 +127,9 @@ class journal_writer {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::string pending_;
-  std::string spare_;  // the last batch written, for its capacity
+  std::string spare_;  // the last batch of records, for its capacity
+  std::string lines_;  // the journal lines of the batch in hand
+  entry scratch_;      // each record decoded in turn
   atomic_file_writer snapshot_;
   bool snapshot_pending_ = false;
   std::size_t snapshot_size_ = 0;
