@@ -491,3 +491,38 @@ TEST_CASE("the journal learns of new definitions, errors and closes, not of each
   CHECK(h.state() == "undeployed");
   CHECK(h.sm->take_dirty() == std::vector<std::string>{"web"});
 }
+
+TEST_CASE("an answer about a removed entry does not touch the entry that took its place") {
+  core_config c;
+  c.cleanUndeployedServiceAfter = 10min;
+  harness h(c);
+  h.provider(action::add, harness::web());
+  h.run();
+  h.provider(action::remove, harness::web());
+  auto late = h.expect(LB, action::remove);  // held back: answered after all this
+  h.answer(LB, late);
+  h.run();
+  REQUIRE(h.state() == "undeployed");
+  h.sm->housekeep(now() + 11min);
+  REQUIRE(h.sm->entries().count("web") == 0);
+  // A new service takes the freed place in the core's index.
+  h.provider(action::add, harness::web({{"10.0.0.9", 80, 1}}));
+  auto fresh = h.expect(IPAM, action::add);
+  auto stale_before = h.sm->counters().stale;
+  // The old answer comes again (a duplicate from the LB): its ticket names
+  // the old entry, which is gone; by name it is no answer to what is in
+  // progress either.
+  late.service.name = "web";
+  h.sm->receive(LB, message(late));
+  CHECK(h.sm->counters().stale == stale_before + 1);
+  CHECK(h.state() == "ipam.script");
+  CHECK(h.at().work_in_progress);
+  // The renamed copy of a live answer is judged by its name, not its ticket.
+  message renamed = fresh;
+  renamed.service.name = "other";
+  h.sm->receive(IPAM, std::move(renamed));
+  CHECK(h.sm->counters().stale == stale_before + 2);
+  CHECK(h.state() == "ipam.script");
+  h.answer(IPAM, fresh);
+  CHECK(h.state() == "dns.script");
+}

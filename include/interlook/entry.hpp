@@ -34,6 +34,7 @@ struct entry {
   bool queued_for_store = false;    // listed for the next journal write
   bool definition_changed = false;  // ...with its definition, not just its progress
   std::uint32_t retries = 0;        // consecutive failed attempts (backoff)
+  std::uint32_t slot = 0;           // the state machine's index of it (message tickets)
   std::chrono::steady_clock::time_point sent_at{};  // for step latency
   // Fingerprint of the definition last sent (0: none, or the entry's
   // definition changed since): an answer that carries it back unchanged

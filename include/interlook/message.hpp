@@ -63,6 +63,10 @@ struct message {
   // part of the message's value (ignored by ==, not in JSON). It sits in
   // what would be padding after `action`.
   std::uint64_t fingerprint = 0;
+  // The core's reference to the entry a message is about, carried back by
+  // the answer so that the core finds the entry without a lookup by name.
+  // Extensions leave it alone; like the fingerprint, not part of the value.
+  std::uint64_t ticket = 0;
   std::string sender;       // set by the core to the sending extension's name
   std::string destination;  // the extension the core addresses
   std::string error;        // empty means success
@@ -85,6 +89,7 @@ using message_ptr = std::unique_ptr<message>;
 inline void clear(message& m) noexcept {
   m.action = action::add;
   m.fingerprint = 0;
+  m.ticket = 0;
   m.sender.clear();
   m.destination.clear();
   m.error.clear();

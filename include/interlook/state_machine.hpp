@@ -224,7 +224,9 @@ class state_machine {
       }
     }
     for (auto& name : to_remove) {
-      entries_.erase(name);
+      auto it = entries_.find(name);
+      detach(*it->second);
+      entries_.erase(it);
       ++counters_.removed;
       dirty_.push_back(name);
       debug([&] { return "removed undeployed service " + name; });
@@ -273,7 +275,11 @@ class state_machine {
 
   // Loads a saved entry (start-up, before resume_all()).
   void restore(std::string name, entry e) {
-    entries_.insert_or_assign(std::move(name), std::make_unique<entry>(std::move(e)));
+    e.service.name = name;  // the key is the name; a hand-edited file may disagree
+    auto& owned = entries_[std::move(name)];
+    if (owned) detach(*owned);
+    owned = std::make_unique<entry>(std::move(e));
+    attach(*owned);
   }
 
   // Resumes every loaded entry where it stood: in-progress steps are sent
@@ -353,7 +359,10 @@ class state_machine {
     merge_targets(svc.targets);
     auto wall = wall_now();
     auto [it, inserted] = entries_.try_emplace(svc.name);
-    if (inserted) it->second = std::make_unique<entry>();
+    if (inserted) {
+      it->second = std::make_unique<entry>();
+      attach(*it->second);
+    }
     const std::string& name = it->first;
     entry& e = *it->second;
     if (inserted) {  // rule 1
@@ -426,19 +435,26 @@ class state_machine {
   // --- Provisioner answers (rules 3, 4, 5, 6) ------------------------------
 
   void from_provisioner(std::size_t from, message&& m) {
-    auto it = entries_.find(m.service.name);
+    entry* found = by_ticket(m.ticket);
+    // The ticket saves the lookup, not the check: an answer about another
+    // service than the one it was sent for is judged by its name.
+    if (found && found->service.name != m.service.name) found = nullptr;
+    if (!found) {  // an answer made from scratch, or renamed: by name
+      auto it = entries_.find(m.service.name);
+      if (it != entries_.end()) found = it->second.get();
+    }
     auto position = static_cast<std::uint16_t>(from + 1);
     bool is_delete = m.action == action::remove;
-    if (it == entries_.end() || !it->second->work_in_progress || it->second->position != position ||
-        it->second->reverse_in_flight != is_delete || (m.action != action::add && !is_delete)) {
+    if (!found || !found->work_in_progress || found->position != position || found->reverse_in_flight != is_delete ||
+        (m.action != action::add && !is_delete)) {
       ++counters_.stale;
       log(log_level::warn, "ignored a stale " + std::string(to_string(m.action)) + " answer from " +
                                steps_[from].name + " for " +
                                (m.service.name.empty() ? std::string("an unnamed service") : m.service.name));
       return;
     }
-    const std::string& name = it->first;
-    entry& e = *it->second;
+    entry& e = *found;
+    const std::string& name = e.service.name;  // its key, see restore()
     e.work_in_progress = false;
     settle(e);
     counters_.observe_latency(std::chrono::duration<double>(steady_now() - e.sent_at).count());
@@ -547,6 +563,7 @@ class state_machine {
       e.sent_fingerprint = detail::service_fingerprint(m.service);
     }
     m.fingerprint = 0;  // the extension's outbox sets it again on the way back
+    m.ticket = ticket(e);
     e.sent = true;
     ++in_flight_;
     ++counters_.sent[p - 1][static_cast<std::size_t>(a)];
@@ -612,6 +629,36 @@ class state_machine {
   timestamp wall_now() const { return batch_time_ ? batch_wall_ : interlook::now(); }
   clock::time_point steady_now() const { return batch_time_ ? batch_steady_ : clock::now(); }
 
+  // Message tickets: slot + 1 in the low half (0: none), the slot's
+  // generation in the high half, so that an answer about an entry removed
+  // meanwhile (its slot since reused) finds nothing.
+  void attach(entry& e) {
+    if (free_slots_.empty()) {
+      e.slot = static_cast<std::uint32_t>(slot_entries_.size());
+      slot_entries_.push_back(&e);
+      slot_generations_.push_back(0);
+    } else {
+      e.slot = free_slots_.back();
+      free_slots_.pop_back();
+      slot_entries_[e.slot] = &e;
+    }
+  }
+  void detach(entry& e) {
+    slot_entries_[e.slot] = nullptr;
+    ++slot_generations_[e.slot];
+    free_slots_.push_back(e.slot);
+  }
+  std::uint64_t ticket(const entry& e) const {
+    return (std::uint64_t{slot_generations_[e.slot]} << 32) | (std::uint64_t{e.slot} + 1);
+  }
+  entry* by_ticket(std::uint64_t t) const {
+    auto low = static_cast<std::uint32_t>(t);
+    if (low == 0 || low > slot_entries_.size()) return nullptr;
+    std::uint32_t slot = low - 1;
+    if (slot_generations_[slot] != static_cast<std::uint32_t>(t >> 32)) return nullptr;
+    return slot_entries_[slot];
+  }
+
   // A walk's advance from one step to the next is not journalled: after a
   // crash the entry resumes from the last journalled point (its creation,
   // a definition or expected-state change, an error, a close) and sends the
@@ -649,6 +696,9 @@ class state_machine {
   std::optional<std::size_t> first_provider_;
   entry_table table_;
   entry_table::map& entries_ = table_.map_;
+  std::vector<entry*> slot_entries_;              // by entry::slot; nullptr when free
+  std::vector<std::uint32_t> slot_generations_;   // bumped when a slot is freed
+  std::vector<std::uint32_t> free_slots_;
   std::vector<std::string> dirty_;
   using retry_item = std::pair<clock::time_point, std::string>;
   std::priority_queue<retry_item, std::vector<retry_item>, std::greater<>> retries_;
