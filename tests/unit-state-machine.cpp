@@ -526,3 +526,25 @@ TEST_CASE("an answer about a removed entry does not touch the entry that took it
   h.answer(IPAM, fresh);
   CHECK(h.state() == "dns.script");
 }
+
+TEST_CASE("a service removed and added again before a commit is journalled gone, then new") {
+  core_config c;
+  c.cleanUndeployedServiceAfter = 10min;
+  harness h(c);
+  h.provider(action::add, harness::web());
+  h.run();
+  h.provider(action::remove, harness::web());
+  h.run();
+  h.sm->take_changes();
+  h.sm->housekeep(now() + 11min);
+  h.provider(action::add, harness::web({{"10.0.0.9", 80, 1}}));
+  auto changes = h.sm->take_changes();
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[0].name == "web");
+  CHECK(changes[0].now == nullptr);  // the removal comes first...
+  CHECK(changes[1].name == "web");
+  REQUIRE(changes[1].now != nullptr);  // ...then the new entry, whole
+  CHECK(changes[1].definition);
+  CHECK(changes[1].now->service.targets == std::vector<target>{{"10.0.0.9", 80, 1}});
+  CHECK_FALSE(h.sm->has_changes());
+}

@@ -194,6 +194,16 @@ TEST_CASE("the direct JSON writer produces the same document as Boost.JSON, esca
   auto parsed = parse_json_text(direct);
   CHECK(parsed == boost::json::value(entry_to_json(e, "dns.hosts")));
   CHECK(direct.find("\"wip_time\":\"2023-11-14T22:13:20.12Z\"") != std::string::npos);
+  // The other branches: several targets, no aliases, TLS off, undeployed,
+  // a walk in progress and to restart.
+  entry f;
+  f.work_in_progress = true;
+  f.expect_deployed = false;
+  f.restart_walk = true;
+  f.service = service{"provider.swarm", "stack_api", {{"10.0.0.1", 80, 1}, {"10.0.0.2", 8080, 3}}, false, "", {}};
+  std::string second;
+  append_entry_json(second, f, "lb.f5ltm");
+  CHECK(parse_json_text(second) == boost::json::value(entry_to_json(f, "lb.f5ltm")));
 }
 
 TEST_CASE("progress records update the saved entry; progress without an entry is a warning") {

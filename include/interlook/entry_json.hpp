@@ -24,20 +24,18 @@ inline boost::json::object entry_to_json(const entry& e, std::string_view state)
                              {"restart_walk", e.restart_walk}};
 }
 
-// The same document as entry_to_json, written straight into `out`.
+// The same document as entry_to_json, written straight into `out`: keys
+// and punctuation as whole literals, few appends (this runs for every
+// saved entry; unit-store checks it against Boost.JSON).
 inline void append_service_json(std::string& out, const service& s) {
   namespace jw = detail::json_write;
-  bool first = true;
-  out += '{';
-  jw::key(out, "provider", first);
+  out += "{\"provider\":";
   jw::string(out, s.provider);
-  jw::key(out, "name", first);
+  out += ",\"name\":";
   jw::string(out, s.name);
-  jw::key(out, "targets", first);
-  out += '[';
+  out += ",\"targets\":[";
   for (std::size_t i = 0; i < s.targets.size(); ++i) {
-    if (i) out += ',';
-    out += "{\"host\":";
+    out += i ? ",{\"host\":" : "{\"host\":";
     jw::string(out, s.targets[i].host);
     out += ",\"port\":";
     jw::number(out, s.targets[i].port);
@@ -45,13 +43,9 @@ inline void append_service_json(std::string& out, const service& s) {
     jw::number(out, s.targets[i].weight);
     out += '}';
   }
-  out += ']';
-  jw::key(out, "tls", first);
-  jw::boolean(out, s.tls);
-  jw::key(out, "public_ip", first);
+  out += s.tls ? "],\"tls\":true,\"public_ip\":" : "],\"tls\":false,\"public_ip\":";
   jw::string(out, s.public_ip);
-  jw::key(out, "dns_name", first);
-  out += '[';
+  out += ",\"dns_name\":[";
   for (std::size_t i = 0; i < s.dns_names.size(); ++i) {
     if (i) out += ',';
     jw::string(out, s.dns_names[i]);
@@ -61,33 +55,26 @@ inline void append_service_json(std::string& out, const service& s) {
 
 inline void append_entry_json(std::string& out, const entry& e, std::string_view state) {
   namespace jw = detail::json_write;
-  bool first = true;
-  auto time = [&](std::string_view key, timestamp t) {
-    jw::key(out, key, first);
-    out += '"';
+  auto time = [&out](std::string_view key_and_quote, timestamp t) {
+    out += key_and_quote;
     append_timestamp(out, t);
     out += '"';
   };
-  out += '{';
-  jw::key(out, "work_in_progress", first);
-  jw::boolean(out, e.work_in_progress);
-  time("wip_time", e.wip_time);
-  jw::key(out, "state", first);
+  out += e.work_in_progress ? "{\"work_in_progress\":true" : "{\"work_in_progress\":false";
+  time(",\"wip_time\":\"", e.wip_time);
+  out += ",\"state\":";
   jw::string(out, state);
-  jw::key(out, "expected_state", first);
-  jw::string(out, e.expect_deployed ? deployed_state : undeployed_state);
-  jw::key(out, "info", first);
+  out += e.expect_deployed ? ",\"expected_state\":\"deployed\",\"info\":"
+                           : ",\"expected_state\":\"undeployed\",\"info\":";
   jw::string(out, e.info);
-  jw::key(out, "error", first);
+  out += ",\"error\":";
   jw::string(out, e.error);
-  time("time_detected", e.time_detected);
-  time("last_update", e.last_update);
-  jw::key(out, "service", first);
+  time(",\"time_detected\":\"", e.time_detected);
+  time(",\"last_update\":\"", e.last_update);
+  out += ",\"service\":";
   append_service_json(out, e.service);
-  time("close_time", e.close_time);
-  jw::key(out, "restart_walk", first);
-  jw::boolean(out, e.restart_walk);
-  out += '}';
+  time(",\"close_time\":\"", e.close_time);
+  out += e.restart_walk ? ",\"restart_walk\":true}" : ",\"restart_walk\":false}";
 }
 
 namespace detail::json_read {

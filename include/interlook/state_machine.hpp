@@ -228,7 +228,7 @@ class state_machine {
       detach(*it->second);
       entries_.erase(it);
       ++counters_.removed;
-      dirty_.push_back(name);
+      removed_.push_back(name);
       debug([&] { return "removed undeployed service " + name; });
     }
   }
@@ -299,7 +299,7 @@ class state_machine {
     }
   }
 
-  bool has_changes() const { return !dirty_.empty(); }
+  bool has_changes() const { return !dirty_.empty() || !removed_.empty(); }
 
   struct change {
     std::string name;
@@ -312,18 +312,16 @@ class state_machine {
   // are good until the next input.
   std::vector<change> take_changes() {
     std::vector<change> out;
-    out.reserve(dirty_.size());
-    for (auto& name : dirty_) {
-      auto it = entries_.find(name);
-      bool definition = false;
-      const entry* now = nullptr;
-      if (it != entries_.end()) {
-        it->second->queued_for_store = false;
-        definition = it->second->definition_changed;
-        it->second->definition_changed = false;
-        now = it->second.get();
-      }
-      out.push_back({std::move(name), definition, now});
+    out.reserve(removed_.size() + dirty_.size());
+    // Removals first: a name removed and then added again in one batch must
+    // end up present. A changed entry removed since has nothing to write.
+    for (auto& name : removed_) out.push_back({std::move(name), false, nullptr});
+    removed_.clear();
+    for (auto t : dirty_) {
+      entry* e = by_ticket(t);
+      if (!e) continue;
+      e->queued_for_store = false;
+      out.push_back({e->service.name, std::exchange(e->definition_changed, false), e});
     }
     dirty_.clear();
     return out;
@@ -669,10 +667,12 @@ class state_machine {
   // transition says which kind it is.
   void mark_progress(const std::string&, entry&) {}
 
-  void mark(const std::string& name, entry& e) {
+  // Listed by ticket, not by name: the commit then finds the entry without
+  // a lookup.
+  void mark(const std::string&, entry& e) {
     if (track_changes_ && !e.queued_for_store) {
       e.queued_for_store = true;
-      dirty_.push_back(name);
+      dirty_.push_back(ticket(e));
     }
   }
 
@@ -699,7 +699,8 @@ class state_machine {
   std::vector<entry*> slot_entries_;              // by entry::slot; nullptr when free
   std::vector<std::uint32_t> slot_generations_;   // bumped when a slot is freed
   std::vector<std::uint32_t> free_slots_;
-  std::vector<std::string> dirty_;
+  std::vector<std::uint64_t> dirty_;   // tickets of entries changed since the last commit
+  std::vector<std::string> removed_;   // names removed since then
   using retry_item = std::pair<clock::time_point, std::string>;
   std::priority_queue<retry_item, std::vector<retry_item>, std::greater<>> retries_;
   clock::time_point next_housekeeping_;

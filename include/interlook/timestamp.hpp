@@ -24,8 +24,8 @@ inline timestamp now() {
 }
 
 // Appends "2024-05-01T12:03:04.5Z": UTC, fractional seconds without
-// trailing zeros (Go's RFC3339Nano layout). Digits are written directly:
-// this runs for every saved entry.
+// trailing zeros (Go's RFC3339Nano layout). Written into a stack buffer and
+// appended once: this runs several times for every saved entry.
 inline void append_timestamp(std::string& out, timestamp t) {
   using namespace std::chrono;
   if (is_zero(t)) {
@@ -35,26 +35,27 @@ inline void append_timestamp(std::string& out, timestamp t) {
   auto day = floor<days>(t);
   year_month_day ymd{day};
   auto nanos_of_day = (t - day).count();
-  auto digits = [&](long long v, int width) {
-    char buf[20];
+  char buf[40];
+  char* p = buf;
+  auto digits = [&p](long long v, int width) {
     for (int i = width - 1; i >= 0; --i) {
-      buf[i] = static_cast<char>('0' + v % 10);
+      p[i] = static_cast<char>('0' + v % 10);
       v /= 10;
     }
-    out.append(buf, static_cast<std::size_t>(width));
+    p += width;
   };
   long long secs = nanos_of_day / 1'000'000'000;
   long long nanos = nanos_of_day % 1'000'000'000;
   digits(static_cast<int>(ymd.year()), 4);
-  out += '-';
+  *p++ = '-';
   digits(static_cast<unsigned>(ymd.month()), 2);
-  out += '-';
+  *p++ = '-';
   digits(static_cast<unsigned>(ymd.day()), 2);
-  out += 'T';
+  *p++ = 'T';
   digits(secs / 3600, 2);
-  out += ':';
+  *p++ = ':';
   digits(secs / 60 % 60, 2);
-  out += ':';
+  *p++ = ':';
   digits(secs % 60, 2);
   if (nanos) {
     int width = 9;
@@ -62,10 +63,11 @@ inline void append_timestamp(std::string& out, timestamp t) {
       nanos /= 10;
       --width;
     }
-    out += '.';
+    *p++ = '.';
     digits(nanos, width);
   }
-  out += 'Z';
+  *p++ = 'Z';
+  out.append(buf, static_cast<std::size_t>(p - buf));
 }
 
 inline std::string format_timestamp(timestamp t) {

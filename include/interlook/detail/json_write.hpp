@@ -12,6 +12,23 @@ namespace interlook::detail::json_write {
 
 inline void string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  // The common case, nothing to escape, in one append.
+  bool plain = true;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    out[at] = '"';
+    s.copy(out.data() + at + 1, s.size());
+    out[at + s.size() + 1] = '"';
+    return;
+  }
   out += '"';
   std::size_t run = 0;  // copy unescaped runs in one go
   for (std::size_t i = 0; i < s.size(); ++i) {
