@@ -120,12 +120,7 @@ class raw_pipeline {
     std::thread provider([&] {
       interlook::detail::name_this_thread("raw-provider");
       for (const auto& s : services) {
-        message_ptr m;
-        if (spares_.try_receive(m)) {
-          clear(*m);
-        } else {
-          m = std::make_unique<message>();
-        }
+        auto m = recycled_or_new(&spares_);
         m->action = a;
         m->service = s;
         from_provider.send_batched(std::move(m));

@@ -61,6 +61,14 @@ struct harness {
     sm->receive(step, std::move(m));
   }
 
+  // web added and deleted again, every step answered at once.
+  void deploy_and_undeploy() {
+    provider(action::add, web());
+    run();
+    provider(action::remove, web());
+    run();
+  }
+
   // Echoes every pending message until nothing more is sent.
   void run() {
     while (!sent.empty()) {
@@ -343,10 +351,7 @@ TEST_CASE("rule 7: undeployed entries are removed after cleanUndeployedServiceAf
   core_config c;
   c.cleanUndeployedServiceAfter = 10min;
   harness h(c);
-  h.provider(action::add, harness::web());
-  h.run();
-  h.provider(action::remove, harness::web());
-  h.run();
+  h.deploy_and_undeploy();
   REQUIRE(h.state() == "undeployed");
   h.sm->take_dirty();
   h.sm->housekeep(now() + 9min);
@@ -531,10 +536,7 @@ TEST_CASE("a service removed and added again before a commit is journalled gone,
   core_config c;
   c.cleanUndeployedServiceAfter = 10min;
   harness h(c);
-  h.provider(action::add, harness::web());
-  h.run();
-  h.provider(action::remove, harness::web());
-  h.run();
+  h.deploy_and_undeploy();
   h.sm->take_changes();
   h.sm->housekeep(now() + 11min);
   h.provider(action::add, harness::web({{"10.0.0.9", 80, 1}}));

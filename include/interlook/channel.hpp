@@ -85,6 +85,17 @@ class mailbox {
   channel<T> channel_;
 };
 
+// An empty message: a box taken from `spares` (emptied, its strings and
+// vectors keeping their capacity) when there is one, else a new one.
+inline message_ptr recycled_or_new(channel<message_ptr>* spares) {
+  message_ptr m;
+  if (spares && spares->try_receive(m)) {
+    clear(*m);
+    return m;
+  }
+  return std::make_unique<message>();
+}
+
 // What an extension receives on. Blocking receives return nullopt once the
 // channel is closed and drained: that is the extension's signal to return
 // from start().
@@ -146,14 +157,7 @@ class outbox {
   // An empty message to fill in and send: a box the core has finished with
   // when one is spare (its strings and vectors keep their capacity), or a
   // new one. For extensions that originate messages: providers.
-  message_ptr make_message() {
-    message_ptr m;
-    if (spares_ && spares_->try_receive(m)) {
-      clear(*m);
-      return m;
-    }
-    return std::make_unique<message>();
-  }
+  message_ptr make_message() { return recycled_or_new(spares_); }
 
   // False when the core no longer listens (shutdown): the message is dropped.
   bool send(message&& m) { return send(std::make_unique<message>(std::move(m))); }

@@ -86,7 +86,10 @@ class engine {
                  state_machine::sink{[this](std::size_t step, message_ptr&& m) { links_[step]->to.get().send_batched(std::move(m)); },
                                      [this](log_level l, const std::string& line) { log_.write(l, line); },
                                      log.threshold()}) {
-    for (std::size_t j = 0; j < steps_.size(); ++j) links_.push_back(std::make_unique<detail::step_link>(core_wake_));
+    for (std::size_t j = 0; j < steps_.size(); ++j) {
+      links_.push_back(std::make_unique<detail::step_link>(core_wake_));
+      if (Registry::is_provider(steps_[j])) provider_links_.push_back(links_.back().get());
+    }
     machine_.track_changes(store_ != nullptr);
     // Build every extension of the workflow; a failure names it.
     for (auto s : steps_) {
@@ -318,10 +321,8 @@ class engine {
   // burst does not keep its peak in spares for good.
   void recycle(message_ptr&& m) {
     detail::step_link* to = nullptr;
-    for (std::size_t j = 0; j < links_.size(); ++j) {
-      if (!Registry::is_provider(steps_[j])) continue;
-      if (!to || links_[j]->spares.size_approx() < to->spares.size_approx()) to = links_[j].get();
-    }
+    for (auto* link : provider_links_)
+      if (!to || link->spares.size_approx() < to->spares.size_approx()) to = link;
     if (to && to->spares.size_approx() < spare_boxes) to->spares.send_batched(std::move(m));
   }
 
@@ -491,7 +492,7 @@ class engine {
     machine_.begin_batch();
     drain();
     run_jobs();
-    machine_.take_dirty();
+    machine_.take_changes();  // the final state file has them all
     if (writer_) {
       writer_->wait_idle();  // the store is ours again
       if (auto failure = writer_->take_error()) log_.error("cannot save entries: " + *failure);
@@ -520,6 +521,7 @@ class engine {
   std::vector<step_index> steps_;
   wakeup core_wake_;
   std::vector<std::unique_ptr<detail::step_link>> links_;
+  std::vector<detail::step_link*> provider_links_;  // where spent boxes go back
   std::vector<std::unique_ptr<extension_context>> contexts_;
   typename detail::instance_tuple_of<Registry, std::make_index_sequence<Registry::size>>::type instances_;
   state_machine machine_;

@@ -6,6 +6,7 @@
 #include <interlook/entry_json.hpp>
 #include <interlook/state_machine.hpp>
 
+#include <limits>
 #include <string>
 
 namespace interlook {
@@ -34,9 +35,10 @@ void write_entries_json(const state_machine& sm, std::string& out, std::size_t c
   out.clear();
 }
 
+// The whole document in one string: written in one piece, handed over once.
 inline std::string entries_to_json(const state_machine& sm) {
   std::string doc, whole;
-  write_entries_json(sm, doc, std::size_t{1} << 20, [&](const std::string& part) { whole += part; });
+  write_entries_json(sm, doc, std::numeric_limits<std::size_t>::max(), [&](std::string& all) { whole.swap(all); });
   return whole;
 }
 

@@ -212,7 +212,7 @@ class state_machine {
           e.error = "timed out after " + format_duration(cfg_.serviceWIPTimeout) + " in step " + state_name(e);
           ++counters_.timeouts;
           log(log_level::error, "service " + name + ": " + e.error);
-          mark(name, e);
+          mark(e);
           schedule_retry(name, e);
         }
       } else if (e.expect_deployed && e.position == deployed_position() &&
@@ -372,7 +372,7 @@ class state_machine {
       // same definition, and its capacity is reused after the walk.
       e.service = svc;
       debug([&] { return "new service " + name; });
-      mark(name, e);
+      mark(e);
       forward_from(name, e, 1);
       return;
     }
@@ -390,12 +390,12 @@ class state_machine {
       // Applied once the current step answers: nothing lost, nothing twice.
       if (!same) e.restart_walk = true;
       e.expect_deployed = true;
-      mark(name, e);
+      mark(e);
       return;
     }
     e.expect_deployed = true;
     e.restart_walk = false;
-    mark(name, e);
+    mark(e);
     if (!same || e.position == 0 || e.position == deployed_position()) {
       forward_from(name, e, 1);
     } else {
@@ -415,7 +415,7 @@ class state_machine {
     if (!e.expect_deployed && e.position == 0 && !e.work_in_progress) return;  // already undeployed
     e.expect_deployed = false;
     e.restart_walk = false;
-    mark(name, e);
+    mark(e);
     if (e.work_in_progress) return;  // the walk turns round when the current step answers
     // Rule 5: from the last step reached, the one stopped in error included.
     reverse_from(name, e, e.position == deployed_position() ? K_ : e.position);
@@ -457,13 +457,13 @@ class state_machine {
     settle(e);
     counters_.observe_latency(std::chrono::duration<double>(steady_now() - e.sent_at).count());
     // A step done is not journalled by itself: the walk's next move is (an
-    // error, a close); see mark_progress().
+    // error, a close); see send_step().
 
     bool turned = e.expect_deployed == is_delete;  // the provider changed its mind meanwhile
     if (!m.error.empty()) {
       ++counters_.errors[from];
       e.error = std::move(m.error);
-      mark(name, e);
+      mark(e);
       log(log_level::error, "service " + name + ": " + steps_[from].name + " failed to " +
                                 (is_delete ? "delete" : "add") + ": " + e.error);
       if (turned) {
@@ -479,13 +479,13 @@ class state_machine {
     if (!is_delete && steps_[from].ipam && m.service.public_ip != e.service.public_ip) {
       e.service.public_ip = m.service.public_ip;
       e.sent_fingerprint = 0;
-      mark(name, e);
+      mark(e);
     }
     if (turned) {
       continue_walk(name, e, position);  // undo (or redo) the step just answered, then onwards
     } else if (!is_delete && e.restart_walk) {
       e.restart_walk = false;
-      mark(name, e);
+      mark(e);
       forward_from(name, e, 1);
     } else if (!is_delete) {
       forward_from(name, e, static_cast<std::uint16_t>(position + 1));
@@ -539,7 +539,13 @@ class state_machine {
     e.wip_time = wall_now();
     e.sent_at = steady_now();
     e.reverse_in_flight = a == action::remove;
-    mark_progress(name, e);
+    // A walk's advance from one step to the next is not journalled: after a
+    // crash the entry resumes from its last journalled point (its creation,
+    // a definition or expected-state change, an error, a close) and sends
+    // the steps since again, which provisioners handle idempotently. That
+    // halves what a burst writes, at the price of repeating at most one
+    // walk's steps per entry after a crash. Snapshots (compaction,
+    // shutdown) still record every position.
     debug([&] {
       return "service " + name + ": " + state_name_at(prev) + " -> " +
              steps_[p - 1].name + " (" + std::string(to_string(a)) + ")";
@@ -549,8 +555,8 @@ class state_machine {
     carrier_ = nullptr;  // a message is sent once
     message& m = *box;
     m.action = a;
-    if (m.sender != core_sender) m.sender.assign(core_sender);
-    if (m.destination != steps_[p - 1].name) m.destination = steps_[p - 1].name;
+    m.sender.assign(core_sender);
+    m.destination = steps_[p - 1].name;
     m.error.clear();
     // An answer usually carries back the definition it was sent with: the
     // fingerprint its outbox took shows that without reading either copy
@@ -576,7 +582,7 @@ class state_machine {
     e.retries = 0;
     e.restart_walk = false;
     ++(deployed ? counters_.deployed : counters_.undeployed);
-    mark(name, e);
+    mark(e);
     if (enabled(log_level::info))
       log(log_level::info, "service " + name + " " + std::string(deployed ? deployed_state : undeployed_state) +
                                (deployed && !e.service.public_ip.empty() ? " on " + e.service.public_ip : ""));
@@ -657,19 +663,9 @@ class state_machine {
     return slot_entries_[slot];
   }
 
-  // A walk's advance from one step to the next is not journalled: after a
-  // crash the entry resumes from the last journalled point (its creation,
-  // a definition or expected-state change, an error, a close) and sends the
-  // steps since again, which provisioners handle idempotently. That halves
-  // what a burst writes, at the price of repeating at most one walk's steps
-  // per entry after a crash. Snapshots (compaction, shutdown) still record
-  // every position. mark_progress() stays a named no-op so that each
-  // transition says which kind it is.
-  void mark_progress(const std::string&, entry&) {}
-
-  // Listed by ticket, not by name: the commit then finds the entry without
-  // a lookup.
-  void mark(const std::string&, entry& e) {
+  // What the next commit journals. Listed by ticket, not by name: the
+  // commit then finds the entry without a lookup.
+  void mark(entry& e) {
     if (track_changes_ && !e.queued_for_store) {
       e.queued_for_store = true;
       dirty_.push_back(ticket(e));

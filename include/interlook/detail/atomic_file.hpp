@@ -71,7 +71,6 @@ inline void sync_parent_directory(const std::string& path) {
 // the temporary file is removed and `path` is untouched.
 class atomic_file_writer {
  public:
-  atomic_file_writer() = default;
   atomic_file_writer(std::string path, mode_t mode) : path_(std::move(path)), tmp_(path_ + ".tmp") {
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd_ < 0) throw_file_error("create", tmp_);

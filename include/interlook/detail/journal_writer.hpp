@@ -50,8 +50,7 @@ class journal_writer {
   void submit_snapshot(atomic_file_writer file, std::size_t bytes) {
     {
       std::lock_guard lock(mutex_);
-      snapshot_ = std::move(file);
-      snapshot_pending_ = true;
+      snapshot_.emplace(std::move(file));
       snapshot_size_ = bytes;
       busy_ = true;
     }
@@ -98,13 +97,13 @@ class journal_writer {
       cv_.wait(lock, [&] { return busy_ || stopping_; });
       if (!busy_) return;  // stopping with nothing left to write
       std::string records = std::move(pending_);
-      bool snapshot = std::exchange(snapshot_pending_, false);
-      atomic_file_writer file = std::move(snapshot_);
+      std::optional<atomic_file_writer> snapshot = std::move(snapshot_);
+      snapshot_.reset();
       lock.unlock();
       std::optional<std::string> failure;
       try {
         if (snapshot) {
-          store_.finish_snapshot(std::move(file), snapshot_size_);
+          store_.finish_snapshot(std::move(*snapshot), snapshot_size_);
         } else {
           lines_.clear();
           record_reader(records, scratch_).to_journal_lines(lines_);
@@ -114,7 +113,7 @@ class journal_writer {
         failure = e.what();
       }
       lock.lock();
-      spare_ = std::move(records);
+      if (!snapshot) spare_ = std::move(records);
       if (failure) error_ = std::move(failure);
       busy_ = false;
       cv_.notify_all();
@@ -130,8 +129,7 @@ class journal_writer {
   std::string spare_;  // the last batch of records, for its capacity
   std::string lines_;  // the journal lines of the batch in hand
   entry scratch_;      // each record decoded in turn
-  atomic_file_writer snapshot_;
-  bool snapshot_pending_ = false;
+  std::optional<atomic_file_writer> snapshot_;  // a state file to finish, else records
   std::size_t snapshot_size_ = 0;
   bool busy_ = false;
   bool stopping_ = false;

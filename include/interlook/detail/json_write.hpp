@@ -10,18 +10,16 @@
 
 namespace interlook::detail::json_write {
 
+inline bool needs_escape(char ch) {
+  auto c = static_cast<unsigned char>(ch);
+  return c < 0x20 || c == '"' || c == '\\';
+}
+
 inline void string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
-  // The common case, nothing to escape, in one append.
-  bool plain = true;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == '"' || c == '\\') {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
+  std::size_t i = 0;
+  while (i < s.size() && !needs_escape(s[i])) ++i;
+  if (i == s.size()) {  // the common case, nothing to escape: one append
     std::size_t at = out.size();
     out.resize(at + s.size() + 2);
     out[at] = '"';
@@ -31,9 +29,9 @@ inline void string(std::string& out, std::string_view s) {
   }
   out += '"';
   std::size_t run = 0;  // copy unescaped runs in one go
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+  for (; i < s.size(); ++i) {
+    if (!needs_escape(s[i])) continue;
+    auto c = static_cast<unsigned char>(s[i]);
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
