@@ -3,8 +3,8 @@
 // command, echo provisioners, and the raw pipeline baseline (same threads,
 // same SPSC hops, no state machine).
 
-#include <interlook/engine.hpp>
-#include <interlook/job_queue.hpp>
+#include <interlook/runtime/engine.hpp>
+#include <interlook/extension/job_queue.hpp>
 
 #include <boost/unordered/unordered_flat_map.hpp>
 

@@ -1,10 +1,10 @@
 #pragma once
 // Every built-in extension this project has: what the stock daemon contains.
 
-#include <interlook/ext/dns/hosts.hpp>
-#include <interlook/ext/ipam/ipalloc.hpp>
-#include <interlook/ext/provider/file.hpp>
-#include <interlook/registry.hpp>
+#include <interlook/ext/dns/hosts/hosts.hpp>
+#include <interlook/ext/ipam/ipalloc/ipalloc.hpp>
+#include <interlook/ext/provider/file/file.hpp>
+#include <interlook/extension/registry.hpp>
 
 namespace interlook::examples {
 

@@ -3,8 +3,8 @@
 // a test sets from its own thread. Commands run on the extension's thread
 // (its outbox has one producer), woken through the inbox's wakeup.
 
-#include <interlook/extension.hpp>
-#include <interlook/job_queue.hpp>
+#include <interlook/extension/concepts.hpp>
+#include <interlook/extension/job_queue.hpp>
 
 #include <deque>
 #include <functional>

@@ -4,9 +4,9 @@
 // only parameters (its core.workflowSteps may be left out).
 #include "examples/custom/audit_log.hpp"
 
-#include <interlook/daemon.hpp>
-#include <interlook/ext/ipam/ipalloc.hpp>
-#include <interlook/ext/provider/file.hpp>
+#include <interlook/runtime/daemon.hpp>
+#include <interlook/ext/ipam/ipalloc/ipalloc.hpp>
+#include <interlook/ext/provider/file/file.hpp>
 
 using my_workflow = interlook::workflow<interlook::ext::provider::file, interlook::ext::ipam::ipalloc, acme::audit_log>;
 

@@ -1,5 +1,5 @@
 // expect: an extension needs `static constexpr std::string_view name = "kind.impl";`
-#include <interlook/registry.hpp>
+#include <interlook/extension/registry.hpp>
 struct badly_named {
   static constexpr std::string_view name = "F5";
   using config = interlook::no_config;

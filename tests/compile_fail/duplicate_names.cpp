@@ -1,5 +1,5 @@
 // expect: two extensions share one name
-#include <interlook/registry.hpp>
+#include <interlook/extension/registry.hpp>
 template <int>
 struct twin {
   static constexpr std::string_view name = "lb.twin";

@@ -1,5 +1,5 @@
 // expect: an extension needs a nested type `config`
-#include <interlook/registry.hpp>
+#include <interlook/extension/registry.hpp>
 struct dns_without_config {
   static constexpr std::string_view name = "dns.noconfig";
   void start(interlook::inbox&, interlook::outbox&) {}

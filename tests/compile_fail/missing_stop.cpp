@@ -1,5 +1,5 @@
 // expect: an extension needs `void stop()`
-#include <interlook/registry.hpp>
+#include <interlook/extension/registry.hpp>
 struct unstoppable {
   static constexpr std::string_view name = "dns.unstoppable";
   using config = interlook::no_config;

@@ -1,5 +1,5 @@
 // expect: a provider must answer refresh requests
-#include <interlook/registry.hpp>
+#include <interlook/extension/registry.hpp>
 struct silent {
   static constexpr std::string_view name = "provider.silent";
   using config = interlook::no_config;

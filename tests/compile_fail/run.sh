@@ -3,7 +3,7 @@
 # fails with the readable diagnostic named on the file's "// expect:" line.
 set -uo pipefail
 src=$1
-include_dir=$(dirname "$(readlink -f include/interlook/registry.hpp)")/..
+include_dir=$(dirname "$(readlink -f include/interlook/extension/registry.hpp)")/../..
 expect=$(sed -n 's#^// expect: ##p' "$src" | head -n1)
 out=$(g++ -std=c++20 -fsyntax-only -I "$include_dir" "$src" 2>&1)
 rc=$?
