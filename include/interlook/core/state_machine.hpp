@@ -4,11 +4,16 @@
 // It is owned by one thread, the core: no locks. It works on workflow
 // positions (small integers), not on names; what it sends goes through a
 // sink, so the same machine serves the runtime and the compile-time
-// workflows and is tested without threads.
+// workflows and is tested without threads. Its parts: the workflow
+// (workflow.hpp), the entries (entry_table.hpp), the counters for /metrics
+// (counters.hpp); this file holds the rules.
 
 #include <interlook/config/core_config.hpp>
 #include <interlook/support/duration.hpp>
+#include <interlook/core/counters.hpp>
 #include <interlook/core/entry.hpp>
+#include <interlook/core/entry_table.hpp>
+#include <interlook/core/workflow.hpp>
 #include <interlook/extension/name.hpp>
 #include <interlook/core/message.hpp>
 #include <interlook/support/timestamp.hpp>
@@ -31,104 +36,6 @@
 #include <vector>
 
 namespace interlook {
-
-struct workflow_step {
-  std::string name;  // "ipam.ipalloc"
-  bool provider = false;
-  bool ipam = false;  // may set the service's public_ip
-};
-
-// The sender of what the core sends.
-inline constexpr std::string_view core_sender = "core";
-
-inline workflow_step make_workflow_step(std::string_view name) {
-  return {std::string(name), is_provider_name(name), extension_kind(name) == "ipam"};
-}
-
-// Counters the core keeps for /metrics; plain integers, owned by the core.
-struct workflow_counters {
-  // Per workflow step: messages received from it and sent to it, by action.
-  std::vector<std::array<std::uint64_t, 4>> received, sent;
-  std::vector<std::uint64_t> errors;  // answers with `error`, per step
-  std::uint64_t stale = 0;            // answers ignored (rule 6)
-  std::uint64_t timeouts = 0;         // WIP timeouts
-  std::uint64_t refreshes = 0;        // refresh requests sent
-  std::uint64_t deployed = 0, undeployed = 0, removed = 0;
-  // Step latency histogram (send to answer), seconds.
-  static constexpr std::array<double, 12> latency_bounds{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
-                                                         0.1,    0.5,    1,     5,     30,   120};
-  std::array<std::uint64_t, latency_bounds.size() + 1> latency_buckets{};
-  double latency_sum = 0;
-  std::uint64_t latency_count = 0;
-
-  void observe_latency(double seconds) {
-    std::size_t i = 0;
-    while (i < latency_bounds.size() && seconds > latency_bounds[i]) ++i;
-    ++latency_buckets[i];
-    latency_sum += seconds;
-    ++latency_count;
-  }
-};
-
-// The entries by service name, read-only for everyone but the state machine.
-// Entries live in their own allocations: the table itself stays small (a
-// name and a pointer per slot), so growing it moves little, and an entry
-// stays where it is while others come and go.
-class entry_table {
- public:
-  using map = boost::unordered_flat_map<std::string, std::unique_ptr<entry>>;
-
-  struct value_type {
-    const std::string& first;
-    const entry& second;
-  };
-
-  class const_iterator {
-   public:
-    using iterator_category = std::forward_iterator_tag;
-    using difference_type = std::ptrdiff_t;
-    using value_type = entry_table::value_type;
-    using reference = value_type;
-    struct pointer {
-      value_type v;
-      const value_type* operator->() const { return &v; }
-    };
-
-    const_iterator() = default;
-    explicit const_iterator(map::const_iterator it) : it_(it) {}
-    value_type operator*() const { return {it_->first, *it_->second}; }
-    pointer operator->() const { return {{it_->first, *it_->second}}; }
-    const_iterator& operator++() {
-      ++it_;
-      return *this;
-    }
-    const_iterator operator++(int) {
-      auto old = *this;
-      ++it_;
-      return old;
-    }
-    friend bool operator==(const const_iterator&, const const_iterator&) = default;
-
-   private:
-    map::const_iterator it_;
-  };
-
-  const_iterator begin() const { return const_iterator(map_.begin()); }
-  const_iterator end() const { return const_iterator(map_.end()); }
-  const_iterator find(const std::string& name) const { return const_iterator(map_.find(name)); }
-  const entry& at(const std::string& name) const {
-    auto it = map_.find(name);
-    if (it == map_.end()) throw std::out_of_range("no entry named " + name);
-    return *it->second;
-  }
-  std::size_t count(const std::string& name) const { return map_.count(name); }
-  std::size_t size() const { return map_.size(); }
-  bool empty() const { return map_.empty(); }
-
- private:
-  friend class state_machine;
-  map map_;
-};
 
 class state_machine {
  public:
