@@ -11,6 +11,7 @@
 //   return core.wait();       // 0 after a clean stop
 
 #include <interlook/runtime/channel.hpp>
+#include <interlook/runtime/core_requests.hpp>
 #include <interlook/config/file.hpp>
 #include <interlook/store/detail/journal_writer.hpp>
 #include <interlook/runtime/detail/thread_name.hpp>
@@ -188,30 +189,15 @@ class engine {
   // returns its result: how the API and tests read the entries without
   // locks around them.
   template <class F>
-  auto ask(F f) -> std::future<std::invoke_result_t<F, const state_machine&>> {
-    using R = std::invoke_result_t<F, const state_machine&>;
-    auto task = std::make_shared<std::packaged_task<R(const state_machine&)>>(std::move(f));
-    auto fut = task->get_future();
-    {
-      std::lock_guard lock(jobs_mutex_);
-      jobs_.push_back([task](const state_machine& m) { (*task)(m); });
-    }
-    core_wake_.notify();
-    return fut;
+  auto ask(F f) {
+    return requests_.ask(std::move(f));
   }
 
   // Blocks until pred(state_machine) holds after some batch, or the timeout
   // passes; returns whether it held. The predicate runs on the core thread.
   template <class Pred>
   bool await(Pred pred, duration timeout) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto fut = done->get_future();
-    {
-      std::lock_guard lock(jobs_mutex_);
-      waiters_to_add_.push_back({std::function<bool(const state_machine&)>(std::move(pred)), done});
-    }
-    core_wake_.notify();
-    return fut.wait_for(timeout) == std::future_status::ready;
+    return requests_.await(std::move(pred), timeout);
   }
 
   // The first extension failure (name and reason), if any.
@@ -331,24 +317,8 @@ class engine {
     for (auto& l : links_) l->to.get().flush();
   }
 
-  void run_jobs() {
-    std::vector<std::function<void(const state_machine&)>> jobs;
-    {
-      std::lock_guard lock(jobs_mutex_);
-      jobs.swap(jobs_);
-      for (auto& w : waiters_to_add_) waiters_.push_back(std::move(w));
-      waiters_to_add_.clear();
-    }
-    for (auto& job : jobs) job(machine_);
-  }
-
-  void check_waiters() {
-    std::erase_if(waiters_, [&](waiter& w) {
-      if (!w.pred(machine_)) return false;
-      w.done->set_value();
-      return true;
-    });
-  }
+  void run_jobs() { requests_.run_jobs(machine_); }
+  void check_waiters() { requests_.check_waiters(machine_); }
 
   // Hands what changed since the last commit to the journal writer, unless
   // it is still writing the previous batch (then changes accumulate).
@@ -510,11 +480,6 @@ class engine {
     check_waiters();
   }
 
-  struct waiter {
-    std::function<bool(const state_machine&)> pred;
-    std::shared_ptr<std::promise<void>> done;
-  };
-
   core_config cfg_;
   logger& log_;
   std::unique_ptr<state_store> store_;
@@ -531,10 +496,7 @@ class engine {
   std::atomic<bool> failed_{false};
   mutable std::mutex failure_mutex_;
   std::optional<std::pair<std::string, std::string>> failure_;
-  std::mutex jobs_mutex_;
-  std::vector<std::function<void(const state_machine&)>> jobs_;
-  std::vector<waiter> waiters_to_add_;
-  std::vector<waiter> waiters_;
+  core_requests requests_{core_wake_};
   std::unique_ptr<detail::journal_writer> writer_;  // after store_: stopped before it
   bool loaded_ = false;
   bool snapshot_needed_ = false;
