@@ -3,10 +3,7 @@
 // Written as a handler (one function); interlook's adapter gives it the
 // receive loop, the shutdown and the exception-to-error capture.
 
-#include <interlook/config/fields.hpp>
-#include <interlook/config/error.hpp>
-#include <interlook/extension/context.hpp>
-#include <interlook/core/message.hpp>
+#include <interlook/extension.hpp>
 
 #include <fstream>
 #include <stdexcept>
