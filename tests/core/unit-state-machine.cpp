@@ -20,15 +20,16 @@ struct harness {
   core_config cfg;
   std::unique_ptr<state_machine> sm;
 
-  explicit harness(core_config c = {}) : cfg(std::move(c)) {
+  explicit harness(core_config c = {}, bool provider_wants_outcomes = false) : cfg(std::move(c)) {
     cfg.retryInitialInterval = 1s;
     cfg.retryMaxInterval = 4s;
     state_machine::sink out{[this](std::size_t step, message_ptr&& m) { sent.emplace_back(step, std::move(*m)); },
                             [this](log_level, const std::string& line) { logs.push_back(line); }, log_level::debug};
     sm = std::make_unique<state_machine>(
         cfg,
-        std::vector<workflow_step>{make_workflow_step("provider.script"), make_workflow_step("ipam.script"),
-                                   make_workflow_step("dns.script"), make_workflow_step("lb.script")},
+        std::vector<workflow_step>{{"provider.script", true, false, provider_wants_outcomes},
+                                   make_workflow_step("ipam.script"), make_workflow_step("dns.script"),
+                                   make_workflow_step("lb.script")},
         std::move(out));
   }
 
@@ -576,4 +577,33 @@ TEST_CASE("a service removed and added again before a commit is journalled gone,
   CHECK(changes[1].definition);
   CHECK(changes[1].now->service.targets == std::vector<target>{{"10.0.0.9", 80, 1}});
   CHECK_FALSE(h.sm->has_changes());
+}
+
+TEST_CASE("outcomes: a provider that asked hears deployed (final definition) and undeployed; others hear nothing") {
+  harness quiet;
+  quiet.provider(action::add, harness::web());
+  quiet.answer(IPAM, quiet.expect(IPAM, action::add));
+  quiet.answer(DNS, quiet.expect(DNS, action::add));
+  quiet.answer(LB, quiet.expect(LB, action::add));
+  CHECK(quiet.state() == "deployed");
+  CHECK(quiet.sent.empty());
+
+  harness h({}, true);
+  h.provider(action::add, harness::web());
+  h.answer(IPAM, h.expect(IPAM, action::add));
+  h.answer(DNS, h.expect(DNS, action::add));
+  h.answer(LB, h.expect(LB, action::add));
+  CHECK(h.state() == "deployed");
+  auto deployed = h.expect(P, action::add);
+  CHECK(deployed.sender == "core");
+  CHECK(deployed.service.public_ip == "192.0.2.7");
+  CHECK(deployed.service == h.at().service);
+  CHECK(h.sent.empty());
+  h.provider(action::remove, harness::web());
+  h.answer(LB, h.expect(LB, action::remove));
+  h.answer(DNS, h.expect(DNS, action::remove));
+  h.answer(IPAM, h.expect(IPAM, action::remove));
+  auto undeployed = h.expect(P, action::remove);
+  CHECK(undeployed.service.public_ip == "192.0.2.7");  // what was deployed, to clear it
+  CHECK(h.sent.empty());
 }

@@ -97,3 +97,30 @@ TEST_CASE("a compile-time workflow fixes its steps in order") {
   static_assert(!is_compile_time_workflow<reg>::value);
   CHECK(wf::resolve("provider.swarm,ipam.ipalloc,lb.echo") == std::vector<step_index>{0, 1, 2});
 }
+
+namespace {
+struct status_writer {
+  static constexpr std::string_view name = "provider.statusy";
+  static constexpr bool answers_refresh = true;
+  static constexpr bool wants_outcomes = true;
+  using config = no_config;
+  explicit status_writer(const config&) {}
+  void start(inbox&, outbox&) {}
+  void stop() {}
+};
+struct provisioner_claiming_outcomes {  // only a provider can hear outcomes
+  static constexpr std::string_view name = "lb.claims";
+  static constexpr bool wants_outcomes = true;
+  using config = no_config;
+  explicit provisioner_claiming_outcomes(const config&) {}
+  message handle(message m) { return m; }
+};
+using with_outcomes = registry<fake<swarm_name, true>, status_writer, provisioner_claiming_outcomes>;
+}  // namespace
+
+TEST_CASE("a provider opts in to outcomes; nobody else hears them") {
+  static_assert(!with_outcomes::outcomes[0]);
+  static_assert(with_outcomes::outcomes[1]);
+  static_assert(!with_outcomes::outcomes[2]);
+  CHECK(with_outcomes::outcomes == std::array<bool, 3>{false, true, false});
+}

@@ -58,6 +58,7 @@ class state_machine {
     counters_.errors.resize(K_);
     for (std::size_t i = 0; i < steps_.size(); ++i)
       if (steps_[i].provider && !first_provider_) first_provider_ = i;
+    for (auto& st : steps_) any_wants_outcomes_ = any_wants_outcomes_ || (st.provider && st.wants_outcomes);
     next_housekeeping_ = clock::now() + to_clock(cfg_.workflowHousekeeperInterval);
   }
 
@@ -501,6 +502,26 @@ class state_machine {
     if (enabled(log_level::info))
       log(log_level::info, "service " + name + " " + std::string(deployed ? deployed_state : undeployed_state) +
                                (deployed && !e.service.public_ip.empty() ? " on " + e.service.public_ip : ""));
+    tell_outcome(name, e, deployed);
+  }
+
+  // A provider that wants outcomes hears of its service's arrival at
+  // deployed or undeployed (Kubernetes writes the VIP into the Service's
+  // status). It must not answer.
+  void tell_outcome(const std::string& name, const entry& e, bool deployed) {
+    if (!any_wants_outcomes_) return;
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      if (!steps_[i].provider || !steps_[i].wants_outcomes || steps_[i].name != e.service.provider) continue;
+      auto m = std::make_unique<message>();
+      m->action = deployed ? action::add : action::remove;
+      m->sender = core_sender;
+      m->destination = steps_[i].name;
+      m->service = e.service;
+      m->service.name = name;
+      ++counters_.sent[i][static_cast<std::size_t>(m->action)];
+      out_.send(i, std::move(m));
+      return;
+    }
   }
 
   void schedule_retry(const std::string& name, entry& e) {
@@ -605,6 +626,7 @@ class state_machine {
   sink out_;
   std::uint16_t K_ = 0;
   std::optional<std::size_t> first_provider_;
+  bool any_wants_outcomes_ = false;
   entry_table table_;
   entry_table::map& entries_ = table_.map_;
   std::vector<entry*> slot_entries_;              // by entry::slot; nullptr when free

@@ -13,6 +13,10 @@ struct workflow_step {
   std::string name;  // "ipam.ipalloc"
   bool provider = false;
   bool ipam = false;  // may set the service's public_ip
+  // A provider that asked to hear its services' outcomes: the core sends it
+  // an add when one reaches deployed (the final definition, public_ip
+  // included) and a delete when one reaches undeployed.
+  bool wants_outcomes = false;
 };
 
 // The sender of what the core sends.

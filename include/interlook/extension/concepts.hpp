@@ -66,6 +66,18 @@ concept provider = extension<E> && is_provider_name(std::string_view(E::name)) &
   { E::answers_refresh } -> std::convertible_to<bool>;
 } && bool(E::answers_refresh);
 
+// A provider opts in to hearing its services' outcomes: the core sends it an
+// add when one of its services reaches deployed (the final definition,
+// public_ip included) and a delete when one reaches undeployed. It does not
+// answer them (extension law 7).
+template <class E>
+inline constexpr bool wants_outcomes = [] {
+  if constexpr (requires { E::wants_outcomes; })
+    return is_provider_name(std::string_view(E::name)) && bool(E::wants_outcomes);
+  else
+    return false;
+}();
+
 template <class E>
 concept provisioner = extension<E> && !is_provider_name(std::string_view(E::name));
 

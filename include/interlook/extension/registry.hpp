@@ -70,6 +70,10 @@ class registry {
 
   static constexpr std::array<bool, size> providers{is_provider_name(std::string_view(as_extension_t<Es>::name))...};
 
+  // Providers that asked to hear their services' outcomes (deployed,
+  // undeployed) with `static constexpr bool wants_outcomes = true;`.
+  static constexpr std::array<bool, size> outcomes{wants_outcomes<as_extension_t<Es>>...};
+
   static constexpr bool is_provider(std::size_t i) { return providers[i]; }
 
   // Index of an extension by its name, or by the seed guide's spelling

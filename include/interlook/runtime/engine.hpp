@@ -234,7 +234,10 @@ class engine {
  private:
   static std::vector<workflow_step> workflow_steps(const std::vector<step_index>& steps) {
     std::vector<workflow_step> out;
-    for (auto s : steps) out.push_back(make_workflow_step(Registry::names[s]));
+    for (auto s : steps) {
+      out.push_back(make_workflow_step(Registry::names[s]));
+      out.back().wants_outcomes = Registry::outcomes[s];
+    }
     return out;
   }
 

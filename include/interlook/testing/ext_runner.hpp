@@ -127,7 +127,7 @@ class ext_runner {
   interlook::channel<interlook::message_ptr> from_;
   interlook::inbox in_;
   interlook::outbox out_;
-  law_checker laws_{E::name};
+  law_checker laws_{E::name, wants_outcomes<E>};
   std::thread thread_;
 };
 

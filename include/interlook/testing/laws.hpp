@@ -23,13 +23,17 @@ class law_violation : public std::logic_error {
 // Follows one extension's traffic: what was sent to it, what it answered.
 class law_checker {
  public:
-  explicit law_checker(std::string_view extension) : name_(extension), provider_(is_provider_name(extension)) {}
+  explicit law_checker(std::string_view extension, bool wants_outcomes = false)
+      : name_(extension), provider_(is_provider_name(extension)), outcomes_(wants_outcomes) {}
 
   // The test (in the core's seat) sent `m` to the extension.
   void sent(const message& m) {
     if (provider_) {
+      if ((m.action == action::add || m.action == action::remove) && outcomes_) return;  // an outcome: no answer
       if (m.action != action::refresh)
-        throw law_violation("the core only sends a provider refresh requests, not " + std::string(to_string(m.action)));
+        throw law_violation("the core only sends a provider refresh requests" +
+                            std::string(outcomes_ ? " and outcomes (add, delete)" : "") + ", not " +
+                            std::string(to_string(m.action)));
       refreshes_[m.service.name] += 1;
       return;
     }
@@ -75,6 +79,7 @@ class law_checker {
 
   std::string name_;
   bool provider_;
+  bool outcomes_;
   std::map<std::string, message> pending_;
   std::map<std::string, int> refreshes_;
 };
