@@ -12,10 +12,9 @@
 
 #include <interlook/runtime/channel.hpp>
 #include <interlook/runtime/core_requests.hpp>
+#include <interlook/runtime/persistence.hpp>
 #include <interlook/config/file.hpp>
-#include <interlook/store/detail/journal_writer.hpp>
 #include <interlook/runtime/detail/thread_name.hpp>
-#include <interlook/store/entries_json.hpp>
 #include <interlook/support/log.hpp>
 #include <interlook/extension/registry.hpp>
 #include <interlook/core/state_machine.hpp>
@@ -81,7 +80,7 @@ class engine {
   engine(const loaded_config<Registry>& cfg, logger& log, std::unique_ptr<state_store> store = nullptr)
       : cfg_(cfg.core),
         log_(log),
-        store_(std::move(store)),
+        persistence_(std::move(store), log, core_wake_),
         steps_(cfg.steps),
         machine_(cfg.core, workflow_steps(cfg.steps),
                  state_machine::sink{[this](std::size_t step, message_ptr&& m) { links_[step]->to.get().send_batched(std::move(m)); },
@@ -91,7 +90,7 @@ class engine {
       links_.push_back(std::make_unique<detail::step_link>(core_wake_));
       if (Registry::is_provider(steps_[j])) provider_links_.push_back(links_.back().get());
     }
-    machine_.track_changes(store_ != nullptr);
+    machine_.track_changes(persistence_.enabled());
     // Build every extension of the workflow; a failure names it.
     for (auto s : steps_) {
       Registry::with_type(s, [&](auto type) {
@@ -124,37 +123,7 @@ class engine {
 
   // Loads the saved entries (before start()). Throws store_error for a
   // corrupt file unless start_empty, which renames it aside and starts empty.
-  void load_state(bool start_empty = false) {
-    if (!store_) return;
-    std::vector<std::string> warnings;
-    std::vector<stored_entry> saved;
-    try {
-      saved = store_->load(&warnings);
-    } catch (const store_error& e) {
-      if (!start_empty) throw;
-      log_.warn(std::string(e.what()) + "; starting empty as asked (--start-empty)");
-      std::string aside = store_->path() + ".corrupt";
-      std::rename(store_->path().c_str(), aside.c_str());
-      std::rename(store_->journal_path().c_str(), (store_->journal_path() + ".corrupt").c_str());
-      saved.clear();
-    }
-    for (auto& w : warnings) log_.warn(w);
-    for (auto& s : saved) {
-      auto position = machine_.position_of(s.state);
-      if (!position) {
-        log_.warn("service " + s.name + " was saved at step \"" + s.state +
-                  "\", which this workflow does not have; walking it again from the start");
-        s.value.position = 0;
-        s.value.work_in_progress = false;
-        s.value.error.clear();
-      } else {
-        s.value.position = *position;
-      }
-      machine_.restore(std::move(s.name), std::move(s.value));
-    }
-    if (!saved.empty()) log_.info("loaded " + std::to_string(saved.size()) + " entries from " + store_->path());
-    loaded_ = true;
-  }
+  void load_state(bool start_empty = false) { loaded_ = persistence_.load(machine_, start_empty); }
 
   // Starts the extension threads, then the core thread.
   void start() {
@@ -222,7 +191,7 @@ class engine {
   // The journal is folded into a new state file once it is larger than
   // this and than twice the state file (default 64 MiB), at the next quiet
   // moment (at once past four times that). Before start().
-  void compact_journal_after(std::size_t bytes) noexcept { compact_after_bytes_ = bytes; }
+  void compact_journal_after(std::size_t bytes) noexcept { persistence_.compact_journal_after(bytes); }
 
   // Messages waiting in each direction, per workflow step (approximate).
   std::vector<std::pair<std::size_t, std::size_t>> queue_depths() const {
@@ -323,99 +292,11 @@ class engine {
   void run_jobs() { requests_.run_jobs(machine_); }
   void check_waiters() { requests_.check_waiters(machine_); }
 
-  // Hands what changed since the last commit to the journal writer, unless
-  // it is still writing the previous batch (then changes accumulate).
-  // quiet: the core found nothing to do in its last pass, a good moment to
-  // fold the journal into the state file.
-  void persist(bool quiet = false) {
-    if (!store_) return;  // changes are not tracked without a store
-    if (!writer_) writer_ = std::make_unique<detail::journal_writer>(*store_, core_wake_);
-    if (!writer_->idle()) return;
-    if (auto failure = writer_->take_error()) {
-      // Keep running on what is in memory; the next commit writes a full
-      // snapshot so that nothing of the failed batch is lost.
-      log_.error("cannot save entries: " + *failure);
-      snapshot_needed_ = true;
-    }
-    auto changes = machine_.take_changes();
-    bool fold = snapshot_needed_ || fold_due(quiet);
-    if (changes.empty() && !fold) return;
-    last_commit_ = clock::now();
-    try {
-      if (fold) {
-        // The writer is idle: the store is ours. The document is written
-        // here (it reads the entries); its fsyncs and the journal's
-        // truncation happen on the writer's thread.
-        std::size_t bytes = 0;
-        auto file = write_snapshot(bytes);
-        writer_->submit_snapshot(std::move(file), bytes);
-        snapshot_needed_ = false;
-        return;
-      }
-    } catch (const std::exception& e) {
-      log_.error(std::string("cannot save entries: ") + e.what());
-      snapshot_needed_ = true;
-      return;
-    }
-    // The writer's last buffer, with its capacity: a burst's batches then
-    // need no growing and no fresh pages. The core only copies fields into
-    // it; the writer formats the JSON lines.
-    std::string records = writer_->take_buffer();
-    detail::record_writer put(records);
-    for (auto& c : changes) {
-      if (!c.now) {
-        put.removal(c.name);
-      } else if (c.definition) {
-        put.entry(c.name, *c.now, machine_.state_name(*c.now));
-      } else {
-        put.progress(c.name, *c.now, machine_.state_name(*c.now));
-      }
-    }
-    writer_->submit(std::move(records));
-  }
-
-  bool writer_idle() const { return !writer_ || writer_->idle(); }
-
-  // The journal has outgrown its limit (the larger of the configured size
-  // and twice the state file): fold it when the core is quiet, so that a
-  // burst is not held up by writing every entry, or at once past four
-  // times the limit, so that a sustained load cannot grow it for ever.
-  bool fold_due(bool quiet) const {
-    if (!store_) return false;
-    auto limit = std::max<std::size_t>(compact_after_bytes_, 2 * store_->snapshot_bytes());
-    auto size = store_->journal_bytes();
-    return size > limit && (quiet || size > 4 * limit);
-  }
-
-  // The state document, written through a buffer into the next state file
-  // (not yet in place: see state_store::finish_snapshot).
-  atomic_file_writer write_snapshot(std::size_t& bytes) {
-    auto file = store_->begin_snapshot();
-    std::string buffer;
-    buffer.reserve(snapshot_chunk + (snapshot_chunk >> 2));
-    write_entries_json(machine_, buffer, snapshot_chunk, [&](const std::string& part) {
-      try {
-        file.write(part);
-      } catch (const std::runtime_error& e) {
-        throw store_error(e.what());
-      }
-      bytes += part.size();
-    });
-    return file;
-  }
-
-  void snapshot() {
-    std::size_t bytes = 0;
-    auto file = write_snapshot(bytes);
-    store_->finish_snapshot(std::move(file), bytes);
-    snapshot_needed_ = false;
-  }
-
   void run_core() {
     machine_.begin_batch();
     if (loaded_) machine_.resume_all();
     flush_sends();
-    persist();
+    persistence_.commit(machine_);
     while (!stop_requested_.load(std::memory_order_acquire)) {
       auto ticket = core_wake_.prepare();
       machine_.begin_batch();
@@ -429,13 +310,14 @@ class engine {
       // loses at most that interval, which a restart replays (providers
       // announce again, provisioners are idempotent).
       // The write and its fsync happen on the journal writer's thread.
-      if (clock::now() - last_commit_ >= commit_interval || (handled == 0 && writer_idle() && fold_due(true)))
-        persist(handled == 0);
+      if (clock::now() - persistence_.last_commit() >= commit_interval || (handled == 0 && persistence_.idle() && persistence_.fold_due(true)))
+        persistence_.commit(machine_, handled == 0);
       check_waiters();
       if (handled == 0) {
         auto deadline = machine_.next_deadline();
         // A finished writer notifies core_wake_; until then, no deadline for it.
-        if (machine_.has_changes() && writer_idle()) deadline = std::min(deadline, last_commit_ + commit_interval);
+        if (machine_.has_changes() && persistence_.idle())
+          deadline = std::min(deadline, persistence_.last_commit() + commit_interval);
         core_wake_.wait_until(ticket, deadline);
       }
     }
@@ -465,29 +347,15 @@ class engine {
     machine_.begin_batch();
     drain();
     run_jobs();
-    machine_.take_changes();  // the final state file has them all
-    if (writer_) {
-      writer_->wait_idle();  // the store is ours again
-      if (auto failure = writer_->take_error()) log_.error("cannot save entries: " + *failure);
-      writer_.reset();
-    }
-    if (store_) {
-      try {
-        snapshot();
-        log_.info("saved " + std::to_string(machine_.entries().size()) + " entries to " + store_->path());
-      } catch (const std::exception& e) {
-        log_.error(std::string("cannot save entries: ") + e.what());
-        failed_.store(true);
-      }
-    }
+    if (!persistence_.save_final(machine_)) failed_.store(true);
     check_waiters();
   }
 
   core_config cfg_;
   logger& log_;
-  std::unique_ptr<state_store> store_;
   std::vector<step_index> steps_;
   wakeup core_wake_;
+  entry_persistence persistence_;  // after core_wake_, which its writer notifies
   std::vector<std::unique_ptr<detail::step_link>> links_;
   std::vector<detail::step_link*> provider_links_;  // where spent boxes go back
   std::vector<std::unique_ptr<extension_context>> contexts_;
@@ -500,16 +368,9 @@ class engine {
   mutable std::mutex failure_mutex_;
   std::optional<std::pair<std::string, std::string>> failure_;
   core_requests requests_{core_wake_};
-  std::unique_ptr<detail::journal_writer> writer_;  // after store_: stopped before it
   bool loaded_ = false;
-  bool snapshot_needed_ = false;
   static constexpr std::size_t spare_boxes = 1024;  // per provider
-  static constexpr std::size_t snapshot_chunk = std::size_t{1} << 20;
   static constexpr auto commit_interval = std::chrono::milliseconds(20);
-  // The journal is folded into a new snapshot once it outgrows this and
-  // twice the snapshot: rewriting the state file is the expensive part.
-  std::size_t compact_after_bytes_ = std::size_t{64} << 20;
-  clock::time_point last_commit_{};
 };
 
 }  // namespace interlook
