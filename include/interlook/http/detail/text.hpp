@@ -28,8 +28,7 @@ inline std::string to_lower(std::string_view s) {
   return out;
 }
 
-// "2s", "1.5s", "250ms", "100us", "3m0s"-free: minutes and hours as "90s" would
-// read badly, so "2m", "1m30s", "1h".
+// For messages: "2s", "1.5s", "250ms", "100us"; a minute or more as "1m30s", "2h".
 inline std::string format_duration(std::chrono::nanoseconds d) {
   using namespace std::chrono;
   auto ns = d.count();
@@ -106,6 +105,24 @@ inline std::string redact_target(std::string_view target) {
     }
     if (amp == std::string_view::npos) break;
     out += '&';
+    start = amp + 1;
+  }
+  return out;
+}
+
+// The values of the credential-looking query parameters of `target`.
+inline std::vector<std::string> secret_query_values(std::string_view target) {
+  std::vector<std::string> out;
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  for (std::size_t start = 0;;) {
+    auto amp = query.find('&', start);
+    std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && eq + 1 < pair.size() && secret_parameter(pair.substr(0, eq))) out.emplace_back(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
     start = amp + 1;
   }
   return out;

@@ -135,7 +135,6 @@ class connection : public std::enable_shared_from_this<connection> {
   bool aborted_ = false;
 };
 
-
 // The SSL context for a client's TLS options. Throws http::error (kind config)
 // naming the file that could not be loaded.
 inline asio::ssl::context make_tls_context(const tls_options& o) {
