@@ -8,6 +8,7 @@
 #include <interlook/http/request.hpp>
 #include <interlook/http/response.hpp>
 #include <interlook/http/tls_options.hpp>
+#include <interlook/http/url.hpp>
 
 #include <doctest/doctest.h>
 
@@ -212,4 +213,10 @@ TEST_CASE("errors expose kind, status, method, URL") {
   CHECK(http::to_string(e.kind()) == "status");
   const std::runtime_error& base = e;
   CHECK(std::string(base.what()) == "GET https://h/x: 404 Not Found");
+}
+
+TEST_CASE("percent_encode leaves unreserved characters and escapes the rest") {
+  CHECK(interlook::http::percent_encode("web.example-test_1~") == "web.example-test_1~");
+  CHECK(interlook::http::percent_encode("a/b c?d=e&f") == "a%2Fb%20c%3Fd%3De%26f");
+  CHECK(interlook::http::percent_encode("\xc3\xa9") == "%C3%A9");
 }
