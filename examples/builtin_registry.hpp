@@ -2,6 +2,7 @@
 // Every built-in extension this project has: what the stock daemon contains.
 
 #include <interlook/ext/dns/hosts/hosts.hpp>
+#include <interlook/ext/dns/rfc2136/rfc2136.hpp>
 #include <interlook/ext/ipam/ipalloc/ipalloc.hpp>
 #include <interlook/ext/lb/haproxy/haproxy.hpp>
 #include <interlook/ext/provider/file/file.hpp>
@@ -9,6 +10,7 @@
 
 namespace interlook::examples {
 
-using builtin_registry = interlook::registry<ext::provider::file, ext::ipam::ipalloc, ext::dns::hosts, ext::lb::haproxy>;
+using builtin_registry = interlook::registry<ext::provider::file, ext::ipam::ipalloc, ext::dns::hosts,
+                                             ext::dns::rfc2136, ext::lb::haproxy>;
 
 }  // namespace interlook::examples
