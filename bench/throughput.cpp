@@ -1,8 +1,15 @@
 // Message throughput of the engine against the raw pipeline baseline, in
-// one binary and one run. See bench/README.md for what each figure means.
+// one binary and one run. See README.md's performance section for what each
+// figure means.
 //
 //   bazel run --config=bench //bench:throughput
-//   bazel run --config=bench //bench:throughput -- --benchmark_filter='Deploy/100000/3'
+//   bazel run --config=bench //bench:throughput -- --benchmark_filter='DeployUndeploy/N:100000/K:3/'
+//   tools/bench --throughput       (each case in its own process, medians of 5)
+//
+// Every timed case but BM_Memory first runs its workload once untimed
+// (INTERLOOK_BENCH_WARMUP=0 turns that off), so that its figures do not
+// depend on what ran before it in the process.
+#include "bench/measure.hpp"
 #include "bench/pipeline.hpp"
 
 #include <benchmark/benchmark.h>
@@ -12,33 +19,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <malloc.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 using namespace bench;
-using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-// Resident memory after handing freed heap back to the system, so that the
-// figure counts live data, not what malloc keeps cached.
-long rss_bytes() {
-  malloc_trim(0);
-  long pages = 0, resident = 0;
-  std::ifstream statm("/proc/self/statm");
-  statm >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-interlook::logger& quiet_logger() {
-  static interlook::logger log(interlook::log_level::error, "stderr");
-  return log;
-}
 
 loaded_config<bench_registry> bench_config(int k) {
   // Long housekeeping and timeouts: the bench measures the message path.
@@ -69,20 +54,6 @@ std::pair<double, double> deploy_latency(engine<bench_registry>& core) {
   return {lat[lat.size() / 2], lat[std::min(lat.size() - 1, lat.size() * 99 / 100)]};
 }
 
-// CPU time of the whole process (every thread) and its context switches,
-// so that a phase's figures say where the wall time went.
-struct process_usage {
-  double cpu_s = 0;
-  double switches = 0;
-  static process_usage now() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto secs = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
-    return {secs(ru.ru_utime) + secs(ru.ru_stime), static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw)};
-  }
-  process_usage operator-(const process_usage& o) const { return {cpu_s - o.cpu_s, switches - o.switches}; }
-};
-
 // Services per second through the raw pipeline, and what that cost.
 std::pair<double, process_usage> raw_deploy(std::size_t n, int k, const std::vector<service>& services) {
   raw_pipeline raw(k);
@@ -93,45 +64,66 @@ std::pair<double, process_usage> raw_deploy(std::size_t n, int k, const std::vec
   return {static_cast<double>(n) / s, process_usage::now() - u0};
 }
 
+// One engine with K echo provisioners: N services deployed, then
+// undeployed.
+struct engine_run {
+  double deploy_s = 0, undeploy_s = 0, p50 = 0, p99 = 0;
+  process_usage deploy_usage;
+};
+engine_run deploy_undeploy(int k, const std::vector<service>& services) {
+  auto n = services.size();
+  engine_run r;
+  engine<bench_registry> core(bench_config(k), quiet_logger());
+  core.start();
+  auto& provider = core.extension<push_provider>();
+  auto u0 = process_usage::now();
+  auto t0 = clock_type::now();
+  provider.push(&services, action::add);
+  core.await(closed_count(true, n), std::chrono::hours(1));
+  r.deploy_s = seconds_since(t0);
+  r.deploy_usage = process_usage::now() - u0;
+  std::tie(r.p50, r.p99) = deploy_latency(core);
+  auto t1 = clock_type::now();
+  provider.push(&services, action::remove);
+  core.await(closed_count(false, n), std::chrono::hours(1));
+  r.undeploy_s = seconds_since(t1);
+  core.request_stop();
+  core.wait();
+  return r;
+}
+
 // 1 + 2: deploy then undeploy N services through the engine with K echo
 // provisioners; the raw pipeline runs the same deploy in the same process.
+// Both are run once untimed first (see warm_up_enabled()): a case's figures
+// then do not depend on which cases ran before it in the process.
 void BM_DeployUndeploy(benchmark::State& state) {
   auto n = static_cast<std::size_t>(state.range(0));
   int k = static_cast<int>(state.range(1));
   auto services = make_services(n);
-  double deploy_s = 0, undeploy_s = 0, p50 = 0, p99 = 0;
-  process_usage deploy_usage;
+  bool warm = warm_up_enabled();
+  if (warm) {
+    deploy_undeploy(k, services);
+    raw_deploy(n, k, services);
+  }
+  engine_run r;
   for (auto _ : state) {
-    engine<bench_registry> core(bench_config(k), quiet_logger());
-    core.start();
-    auto& provider = core.extension<push_provider>();
-    auto u0 = process_usage::now();
-    auto t0 = clock_type::now();
-    provider.push(&services, action::add);
-    core.await(closed_count(true, n), std::chrono::hours(1));
-    deploy_s = seconds_since(t0);
-    deploy_usage = process_usage::now() - u0;
-    std::tie(p50, p99) = deploy_latency(core);
-    auto t1 = clock_type::now();
-    provider.push(&services, action::remove);
-    core.await(closed_count(false, n), std::chrono::hours(1));
-    undeploy_s = seconds_since(t1);
-    state.SetIterationTime(deploy_s + undeploy_s);
-    core.request_stop();
-    core.wait();
+    r = deploy_undeploy(k, services);
+    state.SetIterationTime(r.deploy_s + r.undeploy_s);
   }
   auto [raw, raw_usage] = raw_deploy(n, k, services);
   double hops = 2.0 * k + 1;
-  state.counters["services_per_s"] = static_cast<double>(n) / deploy_s;
-  state.counters["messages_per_s"] = static_cast<double>(n) * hops / deploy_s;
-  state.counters["undeploy_services_per_s"] = static_cast<double>(n) / undeploy_s;
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = p99;
+  state.counters["services_per_s"] = static_cast<double>(n) / r.deploy_s;
+  state.counters["messages_per_s"] = static_cast<double>(n) * hops / r.deploy_s;
+  state.counters["undeploy_services_per_s"] = static_cast<double>(n) / r.undeploy_s;
+  state.counters["p50_us"] = r.p50;
+  state.counters["p99_us"] = r.p99;
   state.counters["raw_services_per_s"] = raw;
-  state.counters["vs_raw"] = (static_cast<double>(n) / deploy_s) / raw;
-  state.counters["cpu_ns_per_service"] = deploy_usage.cpu_s * 1e9 / static_cast<double>(n);
-  state.counters["switches_per_service"] = deploy_usage.switches / static_cast<double>(n);
+  state.counters["vs_raw"] = (static_cast<double>(n) / r.deploy_s) / raw;
+  state.counters["cpu_ns_per_service"] = r.deploy_usage.cpu_s * 1e9 / static_cast<double>(n);
+  state.counters["switches_per_service"] = r.deploy_usage.switches / static_cast<double>(n);
+  state.counters["faults_per_service"] = r.deploy_usage.faults / static_cast<double>(n);
   state.counters["raw_cpu_ns_per_service"] = raw_usage.cpu_s * 1e9 / static_cast<double>(n);
+  state.counters["warm_up"] = warm ? 1 : 0;
 }
 
 // The core alone, on one thread: the state machine's cost per service for a
@@ -147,7 +139,7 @@ void BM_CoreOnly(benchmark::State& state) {
   std::vector<workflow_step> steps;
   for (auto s : cfg.steps) steps.push_back(make_workflow_step(bench_registry::names[s]));
   double deploy_s = 0, undeploy_s = 0;
-  for (auto _ : state) {
+  auto run = [&] {
     std::vector<std::pair<std::size_t, message_ptr>> pending, next;
     state_machine sm(cfg.core, steps,
                      state_machine::sink{[&](std::size_t step, message_ptr&& m) {
@@ -178,7 +170,11 @@ void BM_CoreOnly(benchmark::State& state) {
     };
     deploy_s = walk(action::add);
     undeploy_s = walk(action::remove);
-    if (sm.counters().deployed != n || sm.counters().undeployed != n) state.SkipWithError("walks did not close");
+    return sm.counters().deployed == n && sm.counters().undeployed == n;
+  };
+  if (warm_up_enabled()) run();
+  for (auto _ : state) {
+    if (!run()) state.SkipWithError("walks did not close");
     state.SetIterationTime(deploy_s + undeploy_s);
   }
   state.counters["deploy_ns_per_service"] = deploy_s * 1e9 / static_cast<double>(n);
@@ -252,6 +248,20 @@ void BM_Persistence(benchmark::State& state) {
   std::filesystem::create_directories(dir);
   auto path = (dir / "entries.json").string();
   double deploy_s = 0, off_s = 0, load_s = 0, journal_bytes = 0;
+  auto deploy_without_store = [&] {
+    engine<bench_registry> core(bench_config(3), quiet_logger());
+    core.start();
+    auto t0 = clock_type::now();
+    core.extension<push_provider>().push(&services, action::add);
+    core.await(closed_count(true, n), std::chrono::hours(1));
+    double s = seconds_since(t0);
+    core.request_stop();
+    core.wait();
+    return s;
+  };
+  // Otherwise the run with the store would be the process's first and the
+  // one without it the second: the comparison would favour the latter.
+  if (warm_up_enabled()) deploy_without_store();
   for (auto _ : state) {
     std::filesystem::remove(path);
     std::filesystem::remove(path + ".journal");
@@ -268,16 +278,7 @@ void BM_Persistence(benchmark::State& state) {
       core.request_stop();
       core.wait();
     }
-    {
-      engine<bench_registry> core(bench_config(3), quiet_logger());
-      core.start();
-      auto t0 = clock_type::now();
-      core.extension<push_provider>().push(&services, action::add);
-      core.await(closed_count(true, n), std::chrono::hours(1));
-      off_s = seconds_since(t0);
-      core.request_stop();
-      core.wait();
-    }
+    off_s = deploy_without_store();
     auto t0 = clock_type::now();
     state_store store(path);
     auto loaded = store.load();
