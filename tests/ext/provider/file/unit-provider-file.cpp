@@ -176,3 +176,19 @@ TEST_CASE("provider.file does not answer refreshes before it has ever read the f
   CHECK(p.await_log("cannot answer the refresh of web before the services file has been read") >= 0);
   CHECK(p.nothing_pending());
 }
+
+TEST_CASE("the services file is read as a stream: anchors and aliases still work, errors keep their lines") {
+  auto list = interlook::ext::provider::parse_services(
+      "defaults: &web\n  hosts: web.example.test\n  port: 80\n"
+      "services: &all\n  - name: a\n    hosts: a.example.test\n    targets: [10.0.0.1:80]\n"
+      "  - name: b\n    hosts: b.example.test\n    targets: &t [10.0.0.2:80, 10.0.0.3:80]\n"
+      "  - name: c\n    hosts: c.example.test\n    targets: *t\n",
+      "services.yml");
+  REQUIRE(list.size() == 3);
+  CHECK(list[2].targets.size() == 2);
+  CHECK_THROWS_WITH(interlook::ext::provider::parse_services(
+                        "services:\n  - name: a\n    hosts: a.example.test\n    targets: [10.0.0.1:80]\n"
+                        "  - name: b\n    hosts: b.example.test\n    port: eighty\n",
+                        "services.yml"),
+                    doctest::Contains("services.yml:7: services[1].port: invalid port"));
+}

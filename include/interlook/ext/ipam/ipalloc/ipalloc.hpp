@@ -136,6 +136,7 @@ class ipalloc {
  private:
   struct record {
     std::string host;
+    std::string text;  // the address as written: formatted once, not at every save
     bool released = false;
     std::uint64_t released_order = 0;  // which released address to reuse first
   };
@@ -186,7 +187,7 @@ class ipalloc {
     if (!r.host.empty()) {
       if (auto it = by_host_.find(r.host); it != by_host_.end() && it->second == ip) by_host_.erase(it);
     }
-    r = record{host};
+    r = record{host, ip_address{ip, net_.base.v6}.str()};
     by_host_[host] = ip;
   }
 
@@ -218,7 +219,7 @@ class ipalloc {
         std::string ip_text = jr::string(o, "ip", where);
         auto ip = ip_address::parse(ip_text);
         if (!ip || ip->v6 != net_.base.v6) throw json_error(jr::join(where, "ip"), "invalid address \"" + ip_text + "\"");
-        record r{jr::string(o, "host", where), jr::boolean(o, "released", where), 0};
+        record r{jr::string(o, "host", where), ip->str(), jr::boolean(o, "released", where), 0};
         if (r.released) r.released_order = ++release_clock_;
         if (records_.count(ip->value)) throw json_error(jr::join(where, "ip"), ip_text + " is listed twice");
         // A host listed twice (an old file): its active address wins.
@@ -244,7 +245,7 @@ class ipalloc {
       if (!first) out += ',';
       first = false;
       out += "{\"ip\":\"";
-      out += ip_address{ip, net_.base.v6}.str();
+      out += r.text;
       out += "\",\"host\":";
       json_write::string(out, r.host);
       out += r.released ? ",\"released\":true}" : "}";
