@@ -6,11 +6,12 @@
 #include <interlook/ext/ipam/ipalloc/ipalloc.hpp>
 #include <interlook/ext/lb/haproxy/haproxy.hpp>
 #include <interlook/ext/provider/file/file.hpp>
+#include <interlook/ext/provider/swarm/swarm.hpp>
 #include <interlook/extension/registry.hpp>
 
 namespace interlook::examples {
 
-using builtin_registry = interlook::registry<ext::provider::file, ext::ipam::ipalloc, ext::dns::hosts,
+using builtin_registry = interlook::registry<ext::provider::file, ext::provider::swarm, ext::ipam::ipalloc, ext::dns::hosts,
                                              ext::dns::rfc2136, ext::lb::haproxy>;
 
 }  // namespace interlook::examples
