@@ -473,6 +473,7 @@ class watcher {
     l.services = co_await observe_all(services, tasks);
     known_ids_.clear();
     for (const auto& s : services) known_ids_[s.id] = s.name;
+    std::erase_if(followups_, [&](const auto& kv) { return !known_ids_.count(kv.first); });
     follow_up(l.services);
     on_listing_(std::move(l));
   }
