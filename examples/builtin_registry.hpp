@@ -1,7 +1,9 @@
 #pragma once
 // Every built-in extension this project has: what the stock daemon contains.
 
+#include <interlook/ext/dns/consul/consul.hpp>
 #include <interlook/ext/dns/hosts/hosts.hpp>
+#include <interlook/ext/dns/powerdns/powerdns.hpp>
 #include <interlook/ext/dns/rfc2136/rfc2136.hpp>
 #include <interlook/ext/ipam/ipalloc/ipalloc.hpp>
 #include <interlook/ext/lb/haproxy/haproxy.hpp>
@@ -12,6 +14,6 @@
 namespace interlook::examples {
 
 using builtin_registry = interlook::registry<ext::provider::file, ext::provider::swarm, ext::ipam::ipalloc, ext::dns::hosts,
-                                             ext::dns::rfc2136, ext::lb::haproxy>;
+                                             ext::dns::rfc2136, ext::dns::consul, ext::dns::powerdns, ext::lb::haproxy>;
 
 }  // namespace interlook::examples
