@@ -154,7 +154,7 @@ TEST_CASE("catalog helpers: alias to node name, node and transaction replies") {
   auto errs = cd::parse_txn_errors(R"({"Results":null,"Errors":[{"OpIndex":1,"What":"failed to set node \"a\", index is stale"}]})");
   REQUIRE(errs.size() == 1);
   CHECK(errs[0].op_index == 1);
-  CHECK(cd::url_encode("interlook-service:web app/1") == "interlook-service%3Aweb%20app%2F1");
+  CHECK(interlook::http::percent_encode("interlook-service:web app/1") == "interlook-service%3Aweb%20app%2F1");
 }
 
 TEST_CASE("add publishes every alias (one transaction); Consul's DNS answers the VIP; a second add writes nothing") {

@@ -28,6 +28,8 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <interlook/http/url.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -278,23 +280,6 @@ inline std::string txn_body(const std::vector<txn_op>& ops, std::size_t begin, s
 
 // ---- URLs ------------------------------------------------------------------------
 
-// Percent-encodes everything but RFC 3986's unreserved characters.
-inline std::string url_encode(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 // ---- names -----------------------------------------------------------------------
 

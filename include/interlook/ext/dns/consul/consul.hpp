@@ -294,8 +294,8 @@ class consul {
 
   // The nodes this owner registered for the service (by NodeMeta).
   boost::asio::awaitable<node_list> owned_nodes(const std::string& service) {
-    std::string target = "/v1/catalog/nodes?node-meta=" + consul_detail::url_encode(std::string(consul_detail::meta_owner) + ":" + cfg_.ownerId) +
-                         "&node-meta=" + consul_detail::url_encode(std::string(consul_detail::meta_service) + ":" + service);
+    std::string target = "/v1/catalog/nodes?node-meta=" + http::percent_encode(std::string(consul_detail::meta_owner) + ":" + cfg_.ownerId) +
+                         "&node-meta=" + http::percent_encode(std::string(consul_detail::meta_service) + ":" + service);
     auto r = co_await get(std::move(target));
     auto nodes = consul_detail::parse_nodes(r.body);
     // Consul filters already; the check keeps a server that ignores node-meta from
@@ -308,7 +308,7 @@ class consul {
   // (Consul answers null with X-Consul-Results-Filtered-By-ACLs) is an error:
   // it may be someone else's, or ours.
   boost::asio::awaitable<std::optional<node_record>> read_node(const std::string& node) {
-    auto r = co_await get("/v1/catalog/node/" + consul_detail::url_encode(node));
+    auto r = co_await get("/v1/catalog/node/" + http::percent_encode(node));
     auto n = consul_detail::parse_node(r.body);
     if (!n && filtered_by_acl(r))
       throw std::runtime_error("Consul at " + client_.url() + " hid node " + node +
@@ -325,7 +325,7 @@ class consul {
   // Why registering service `node` would mix with someone else's instances of
   // that service name, or nullopt when nobody else has it.
   boost::asio::awaitable<std::optional<std::string>> service_taken(const std::string& node, const std::string& service) {
-    auto r = co_await get("/v1/catalog/service/" + consul_detail::url_encode(node));
+    auto r = co_await get("/v1/catalog/service/" + http::percent_encode(node));
     auto where = consul_detail::parse_service_nodes(r.body);
     std::vector<std::string> others;
     for (const auto& w : where)
@@ -459,7 +459,7 @@ class consul {
   std::string with_dc(std::string target) const {
     if (cfg_.datacenter.empty()) return target;
     target += target.find('?') == std::string::npos ? '?' : '&';
-    target += "dc=" + consul_detail::url_encode(cfg_.datacenter);
+    target += "dc=" + http::percent_encode(cfg_.datacenter);
     return target;
   }
 

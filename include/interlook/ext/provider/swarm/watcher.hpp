@@ -39,6 +39,7 @@
 #include <interlook/ext/provider/swarm/discovery.hpp>
 #include <interlook/ext/provider/swarm/model.hpp>
 #include <interlook/http/client.hpp>
+#include <interlook/http/url.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -85,23 +86,6 @@ struct listing {
   std::vector<observation> services;
 };
 
-// Percent-encodes everything but RFC 3986's unreserved characters.
-inline std::string url_encode(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 // Docker's filters parameter: {"key":["v1","v2"],...}, URL-encoded.
 inline std::string filters_param(const std::vector<std::pair<std::string, std::vector<std::string>>>& filters) {
@@ -111,7 +95,7 @@ inline std::string filters_param(const std::vector<std::pair<std::string, std::v
     for (const auto& v : values) a.emplace_back(v);
     o[key] = std::move(a);
   }
-  return url_encode(boost::json::serialize(o));
+  return http::percent_encode(boost::json::serialize(o));
 }
 
 // Request targets. Built outside the coroutines: GCC 12 rejects braced
@@ -481,7 +465,7 @@ class watcher {
   // GET /services/{id or name}: the service, or nullopt when Docker has none
   // of that ID (or name, with `by_name`).
   boost::asio::awaitable<std::optional<docker_service>> inspect(const std::string& key, bool by_name) {
-    auto req = get(api_ + "/services/" + url_encode(key));
+    auto req = get(api_ + "/services/" + http::percent_encode(key));
     req.throw_on_error_status = false;
     auto r = co_await requests_.request(std::move(req));
     if (r.status == 404) co_return std::nullopt;
