@@ -45,6 +45,7 @@
 #include <interlook/extension/batch_handler.hpp>  // the batch form's adapter
 #include <interlook/extension/context.hpp>
 #include <interlook/http/blocking_client.hpp>
+#include <interlook/http/url.hpp>
 #include <interlook/support/duration.hpp>
 #include <interlook/support/ip_address.hpp>
 
@@ -113,7 +114,7 @@ class powerdns {
   powerdns(const config& c, extension_context& ctx)
       : cfg_((c.validate(), c)), ctx_(ctx), zone_(powerdns_detail::canonical(c.zone)), client_(c.url, options(c)) {
     client_.set_header("X-API-Key", cfg_.apiKey.value, true);
-    zone_path_ = "/api/v1/servers/" + encode(cfg_.serverId) + "/zones/" + encode(zone_);
+    zone_path_ = "/api/v1/servers/" + http::percent_encode(cfg_.serverId) + "/zones/" + http::percent_encode(zone_);
   }
 
   void handle_batch(std::span<message> batch) {
@@ -215,23 +216,6 @@ class powerdns {
     o.max_connections = 1;
     o.max_body_bytes = 256 * 1024 * 1024;  // a whole zone
     return o;
-  }
-
-  // PowerDNS's zone and server ids in a URL path: RFC 3986 unreserved kept.
-  static std::string encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-      if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-          c == '_' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      }
-    }
-    return out;
   }
 
   powerdns_detail::plan_input input(const message& m) const {
