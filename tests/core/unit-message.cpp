@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 using namespace interlook;
 
@@ -39,6 +41,21 @@ TEST_CASE("merging keeps explicit weights and is idempotent") {
   std::vector<target> one{{"a", 1, 0}};
   merge_targets(one);
   CHECK(one[0].weight == 1);
+}
+
+// Found by fuzz/state_file: a state file with {"weight": 4294967295} and a
+// second copy of the target loaded as one target of weight 0.
+TEST_CASE("merged weights stop at the largest weight instead of wrapping to 0") {
+  constexpr auto top = std::numeric_limits<std::uint32_t>::max();
+  std::vector<target> t{{"h", 1, top}, {"h", 1, 1}};
+  merge_targets(t);
+  CHECK(t == std::vector<target>{{"h", 1, top}});
+  std::vector<target> u{{"h", 1, top - 1}, {"h", 1, 1}, {"h", 1, 0}, {"h", 1, top}};
+  merge_targets(u);
+  CHECK(u == std::vector<target>{{"h", 1, top}});
+  std::vector<target> v{{"h", 1, top - 2}, {"h", 1, 1}};
+  merge_targets(v);
+  CHECK(v[0].weight == top - 1);
 }
 
 TEST_CASE("same definition ignores target and alias order, provider fields and public IP") {

@@ -1,4 +1,7 @@
 #include <interlook/support/duration.hpp>
+#include <cstdint>
+#include <limits>
+#include <string>
 
 #include <doctest/doctest.h>
 
@@ -47,4 +50,21 @@ TEST_CASE("durations format like Go's Duration.String") {
   CHECK(format_duration(42ns) == "42ns");
   CHECK(format_duration(-3s) == "-3s");
   for (interlook::duration d : {interlook::duration(1ns), interlook::duration(999ms), interlook::duration(61s), interlook::duration(25h), interlook::duration(1h + 1ns)}) CHECK(parse_duration(format_duration(d)) == d);
+}
+
+// Found by fuzz/duration: the most negative duration formatted to text that
+// did not parse back ("duration out of range"); Go accepts it.
+TEST_CASE("the extremes of the 64-bit range round-trip") {
+  using interlook::duration;
+  constexpr auto lowest = duration(std::numeric_limits<std::int64_t>::min());
+  constexpr auto highest = duration(std::numeric_limits<std::int64_t>::max());
+  CHECK(format_duration(lowest) == "-2562047h47m16.854775808s");
+  CHECK(parse_duration("-2562047h47m16.854775808s") == lowest);
+  CHECK(parse_duration("-9223372036854775808ns") == lowest);
+  CHECK(parse_duration(format_duration(highest)) == highest);
+  std::string why;
+  CHECK_FALSE(parse_duration("2562047h47m16.854775808s", &why));  // one past the top
+  CHECK(why.find("out of range") != std::string::npos);
+  CHECK_FALSE(parse_duration("-2562047h47m16.854775809s"));
+  CHECK_FALSE(parse_duration("-9223372036854775809ns"));
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,7 +111,8 @@ inline bool same_endpoint(const target& a, const target& b) { return a.port == b
 
 // Puts targets in canonical form: sorted by host:port, duplicates of one
 // host:port merged into one target whose weight is the sum of their weights
-// (a weight of 0 counts as 1, so N plain copies give weight N).
+// (a weight of 0 counts as 1, so N plain copies give weight N; the sum
+// stops at the largest weight instead of wrapping round to 0).
 inline void merge_targets(std::vector<target>& targets) {
   for (auto& t : targets)
     if (t.weight == 0) t.weight = 1;
@@ -120,7 +122,9 @@ inline void merge_targets(std::vector<target>& targets) {
   std::size_t out = 0;
   for (std::size_t i = 1; i < targets.size(); ++i) {
     if (detail::same_endpoint(targets[out], targets[i])) {
-      targets[out].weight += targets[i].weight;
+      auto& w = targets[out].weight;
+      w = targets[i].weight > std::numeric_limits<std::uint32_t>::max() - w ? std::numeric_limits<std::uint32_t>::max()
+                                                                          : w + targets[i].weight;
     } else if (++out != i) {
       targets[out] = std::move(targets[i]);
     }

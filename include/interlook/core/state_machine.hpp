@@ -86,7 +86,9 @@ class state_machine {
   // Runs what is due: retries whose backoff expired, and the housekeeper.
   void tick(clock::time_point now = clock::now()) {
     while (!retries_.empty() && retries_.top().first <= now) {
-      auto [due, name] = retries_.top();
+      // Not a structured binding: clang 14 (tools/fuzz) cannot capture one in the lambda below.
+      auto due = retries_.top().first;
+      auto name = retries_.top().second;
       retries_.pop();
       auto it = entries_.find(name);
       if (it == entries_.end()) continue;

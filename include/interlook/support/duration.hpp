@@ -50,9 +50,10 @@ inline std::optional<duration> parse_duration(std::string_view text, std::string
   if (s.empty()) return fail("empty duration");
 
   // Accumulate in long double only for the fractional part; whole parts stay
-  // exact in 128 bits so "292y"-scale overflow is detected, not wrapped.
+  // exact in 128 bits so "292y"-scale overflow is detected, not wrapped. A
+  // negative duration reaches one nanosecond further (INT64_MIN), as in Go.
   __int128 total = 0;
-  constexpr __int128 limit = static_cast<__int128>(INT64_MAX);
+  const __int128 limit = static_cast<__int128>(INT64_MAX) + (negative ? 1 : 0);
   while (!s.empty()) {
     std::size_t i = 0;
     __int128 whole = 0;
@@ -95,8 +96,7 @@ inline std::optional<duration> parse_duration(std::string_view text, std::string
     total += part;
     if (total > limit) return fail("duration out of range");
   }
-  auto ns = static_cast<std::int64_t>(total);
-  return duration(negative ? -ns : ns);
+  return duration(static_cast<std::int64_t>(negative ? -total : total));
 }
 
 // Formats like Go's Duration.String(): "1h30m0s", "1.5s", "500ms", "0s".

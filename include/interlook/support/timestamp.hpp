@@ -32,9 +32,22 @@ inline void append_timestamp(std::string& out, timestamp t) {
     out += zero_time_text;
     return;
   }
-  auto day = floor<days>(t);
-  year_month_day ymd{day};
-  auto nanos_of_day = (t - day).count();
+  // Whole seconds first (floor division): days * 86400e9 would overflow
+  // 64 bits in the first and last partial day of the representable range.
+  std::int64_t ns = t.time_since_epoch().count();
+  std::int64_t epoch_secs = ns / 1'000'000'000;
+  std::int64_t nanos = ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --epoch_secs;
+  }
+  std::int64_t day_number = epoch_secs / 86'400;
+  std::int64_t secs = epoch_secs % 86'400;
+  if (secs < 0) {
+    secs += 86'400;
+    --day_number;
+  }
+  year_month_day ymd{sys_days{days{day_number}}};
   char buf[40];
   char* p = buf;
   auto digits = [&p](long long v, int width) {
@@ -44,8 +57,6 @@ inline void append_timestamp(std::string& out, timestamp t) {
     }
     p += width;
   };
-  long long secs = nanos_of_day / 1'000'000'000;
-  long long nanos = nanos_of_day % 1'000'000'000;
   digits(static_cast<int>(ymd.year()), 4);
   *p++ = '-';
   digits(static_cast<unsigned>(ymd.month()), 2);
@@ -127,10 +138,14 @@ inline std::optional<timestamp> parse_timestamp(std::string_view s) {
     return timestamp{};
   year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
   if (!ymd.ok() || h > 23 || m > 59 || sec > 60) return std::nullopt;
-  // Outside about 1678..2261 the value does not fit in 64-bit nanoseconds.
-  if (Y < 1678 || Y > 2261) return std::nullopt;
-  auto t = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec} - minutes{offset_minutes};
-  return timestamp{duration_cast<nanoseconds>(t.time_since_epoch()) + nanoseconds{nanos}};
+  // 64-bit nanoseconds span 1677-09-21T00:12:43.145224192Z to
+  // 2262-04-11T23:47:16.854775807Z; outside, the time is rejected.
+  if (Y < 1677 || Y > 2262) return std::nullopt;
+  std::int64_t epoch_secs = static_cast<std::int64_t>(sys_days{ymd}.time_since_epoch().count()) * 86'400 +
+                            h * 3600 + m * 60 + sec - std::int64_t{offset_minutes} * 60;
+  __int128 total = static_cast<__int128>(epoch_secs) * 1'000'000'000 + nanos;
+  if (total < INT64_MIN || total > INT64_MAX) return std::nullopt;
+  return timestamp{nanoseconds{static_cast<std::int64_t>(total)}};
 }
 
 }  // namespace interlook
