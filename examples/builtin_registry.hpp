@@ -10,13 +10,14 @@
 #include <interlook/ext/lb/haproxy/haproxy.hpp>
 #include <interlook/ext/lb/kemplm/kemplm.hpp>
 #include <interlook/ext/provider/file/file.hpp>
+#include <interlook/ext/provider/kubernetes/kubernetes.hpp>
 #include <interlook/ext/provider/swarm/swarm.hpp>
 #include <interlook/extension/registry.hpp>
 
 namespace interlook::examples {
 
-using builtin_registry = interlook::registry<ext::provider::file, ext::provider::swarm, ext::ipam::ipalloc, ext::dns::hosts,
-                                             ext::dns::rfc2136, ext::dns::consul, ext::dns::powerdns, ext::lb::haproxy,
+using builtin_registry = interlook::registry<ext::provider::file, ext::provider::swarm, ext::provider::kubernetes, ext::ipam::ipalloc,
+                                             ext::dns::hosts, ext::dns::rfc2136, ext::dns::consul, ext::dns::powerdns, ext::lb::haproxy,
                                              ext::lb::f5ltm, ext::lb::kemplm>;
 
 }  // namespace interlook::examples

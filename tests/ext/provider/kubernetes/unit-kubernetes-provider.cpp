@@ -4,9 +4,11 @@
 // messages from the provider, its log lines, and requests seen by the
 // simulator; never by sleeping.
 #include "tests/http/test_pki.hpp"
+#include "tests/scripted.hpp"
 #include "tests/simulators/kubernetes/apiserver.hpp"
 
 #include <interlook/ext/provider/kubernetes/kubernetes.hpp>
+#include <interlook/runtime/engine.hpp>
 #include <interlook/testing/ext_runner.hpp>
 
 #include <doctest/doctest.h>
@@ -358,6 +360,35 @@ TEST_CASE("updateStatus: the VIP goes into a LoadBalancer's status on deployed (
   sim.before_status_update(nullptr);
 }
 
+TEST_CASE("updateStatus through the engine: deployed puts the ipam's address in the status, undeployed takes it out") {
+  k8s_sim::apiserver sim;
+  seed_web(sim, "default", "LoadBalancer");
+  using reg = registry<kubernetes, scripted::ipam>;
+  auto cfg = load_config<reg>(config_document::parse("core:\n  workflowSteps: provider.kubernetes,ipam.script\n"
+                                                     "provider:\n  kubernetes:\n    endpoint: " + sim.url() +
+                                                         "\n    token: sim-token\n    updateStatus: true\n",
+                                                     "test.yml"));
+  logger log(log_level::error, "stderr");
+  engine<reg> core(cfg, log);
+  core.start();
+  auto state_is = [](std::string_view state) {
+    return [state](const state_machine& sm) {
+      auto it = sm.entries().find("web.default");
+      return it != sm.entries().end() && sm.state_name(it->second) == state && !it->second.work_in_progress;
+    };
+  };
+  REQUIRE(core.await(state_is("deployed"), 10s));
+  auto ip = core.ask([](const state_machine& sm) { return sm.entries().at("web.default").service.public_ip; }).get();
+  REQUIRE_FALSE(ip.empty());
+  REQUIRE(sim.wait_until([&] { return ingress_ips(sim, "default", "web") == std::vector<std::string>{ip}; }));
+  // The labels go: the provider deletes, the service is undeployed, the address leaves the status.
+  sim.apply("services", k8s_sim::service("default", "web", "LoadBalancer", {}, {{8080, 30080}}));
+  REQUIRE(core.await(state_is("undeployed"), 10s));
+  REQUIRE(sim.wait_until([&] { return ingress_ips(sim, "default", "web").empty(); }));
+  core.request_stop();
+  CHECK(core.wait() == 0);
+}
+
 TEST_CASE("updateStatus leaves a NodePort Service's status alone, and outcomes are ignored without it") {
   k8s_sim::apiserver sim;
   seed_web(sim);
@@ -540,6 +571,22 @@ TEST_CASE("malformed labels are logged once, naming the Service and the label; a
   sim.apply("services", k8s_sim::service("default", "bad", "NodePort", {{"interlook.hosts", "bad.example"}, {"interlook.port", "8080"}},
                                          {{8080, 30081}}));
   CHECK(expect(r, action::add, "bad.default").service.targets == std::vector<target>{{"10.0.0.1", 30081, 1}});
+}
+
+TEST_CASE("an object that does not decode is logged with the path of the bad value and keeps its previous version") {
+  k8s_sim::apiserver sim;
+  seed_web(sim);
+  runner r(config_for(sim));
+  auto web = expect(r, action::add, "web.default");
+  REQUIRE(watching(sim));
+  auto broken = k8s_sim::service("default", "web", "NodePort", web_labels, {{8080, 30080}});
+  broken["spec"].as_object()["ports"].as_array()[0].as_object()["nodePort"] = "thirty";
+  sim.apply("services", broken);
+  CHECK(r.await_log("Service default/web: spec.ports[0].nodePort: expected an unsigned integer; keeping its previous version") >= 0);
+  r.send(refresh("web.default"));
+  CHECK(expect(r, action::add, "web.default").service == web.service);
+  sim.apply("services", k8s_sim::service("default", "web", "NodePort", web_labels, {{8080, 30081}}));
+  CHECK(expect(r, action::add, "web.default").service.targets.front().port == 30081);
 }
 
 TEST_CASE("namespaces and labelSelector limit what is watched; a Service that stops matching is deleted") {

@@ -233,3 +233,21 @@ TEST_CASE("simulator: TLS with a client certificate required") {
   http::blocking_client with_cert(sim.url(), opts);
   CHECK(get_json(with_cert, "/api/v1/services")["items"].as_array().size() == 5);
 }
+
+TEST_CASE("simulator: the event history is bounded; a watch from before it is 410") {
+  k8s_sim::apiserver::options o;
+  o.history = 3;
+  k8s_sim::apiserver sim(o);
+  http::blocking_client c(sim.url(), with_token());
+  auto before = std::to_string(sim.resource_version());
+  for (int i = 0; i < 5; ++i) sim.apply("services", k8s_sim::service("a", "s" + std::to_string(i), "NodePort", {}, {{80, 30000 + i}}));
+  auto r = c.request([&] {
+    auto q = http::request::get("/api/v1/services?watch=1&resourceVersion=" + before);
+    q.throw_on_error_status = false;
+    return q;
+  }());
+  CHECK(r.status == 410);
+  // The last three changes are still there.
+  auto recent = std::to_string(sim.resource_version() - 3);
+  CHECK(watch(c, "/api/v1/services?watch=1&timeoutSeconds=1&resourceVersion=" + recent).size() == 3);
+}

@@ -121,12 +121,13 @@ class reflector {
 
     bool need_list = true;
     unsigned failures = 0;  // consecutive failed attempts
-    unsigned cuts = 0;      // consecutive watches that broke before delivering a line
+    unsigned cuts = 0;      // consecutive watches that broke at once
     unsigned gones = 0;     // consecutive 410s
     auto next_list = clock::now();
     while (!hooks_.stopping()) {
       std::string problem, key;
       bool watching = false;
+      auto watch_started = clock::now();
       try {
         if (need_list || clock::now() >= next_list) {
           co_await list(api);
@@ -147,6 +148,7 @@ class reflector {
         // stays silent longer is a dead connection.
         req.timeout = timeout + std::chrono::seconds(30);
         watching = true;
+        watch_started = clock::now();
         co_await api.stream_lines(std::move(req), [&](std::string_view line) { return on_line(line, gone); });
         watching = false;
         if (gone) {
@@ -165,10 +167,13 @@ class reflector {
           need_list = true;
           continue;
         }
-        bool broken = watching && (e.kind() == http::error_kind::io || e.kind() == http::error_kind::timeout);
-        if (broken && (lines_ > 0 || cuts == 0)) {
-          // A watch that was cut: watch again from the last version seen.
-          cuts = lines_ > 0 ? 0 : cuts + 1;
+        // A watch that was cut (a proxy's idle timeout, a restarting API
+        // server): watch again from the last version seen. One that breaks
+        // at once twice in a row is a failure.
+        bool established = lines_ > 0 || clock::now() - watch_started >= std::chrono::seconds(1);
+        bool broken = watching && (e.kind() == http::error_kind::io || (e.kind() == http::error_kind::timeout && lines_ > 0));
+        if (broken && (established || cuts == 0)) {
+          cuts = established ? 0 : cuts + 1;
           hooks_.log(log_level::debug, s_.resource + ": watch ended (" + std::string(e.what()) + "); watching again from " + rv_);
           continue;
         }
