@@ -58,7 +58,10 @@ class dir_provider {
   ~dir_provider() { ::close(stop_fd_); }
 
   void start(interlook::inbox& in, interlook::outbox& out) {
-    std::thread watcher([this] { watch(); });
+    // The watch is in place before the first scan: a file written between
+    // the two is then seen by one or the other, never by neither.
+    int fd = open_watch();
+    std::thread watcher([this, fd] { watch(fd); });
     jobs_.post([this](interlook::outbox& o) { rescan(o); });
     // The receive loop: posted jobs (from the watcher and the timer) and
     // refresh requests, on this thread, until the inbox is closed.
@@ -89,14 +92,19 @@ class dir_provider {
 
   // The watcher thread: inotify events become a rescan on the extension's
   // thread. Several events in a burst coalesce into one rescan.
-  void watch() {
+  int open_watch() {
     int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (fd < 0 || ::inotify_add_watch(fd, cfg_.path.c_str(), IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MOVED_TO |
                                                                     IN_MOVED_FROM) < 0) {
       ctx_.warn("cannot watch " + cfg_.path + " (" + std::strerror(errno) + "); relying on pollInterval");
       if (fd >= 0) ::close(fd);
-      return;
+      return -1;
     }
+    return fd;
+  }
+
+  void watch(int fd) {
+    if (fd < 0) return;
     pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     while (!stopping_.load()) {
       if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;

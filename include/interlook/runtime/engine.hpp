@@ -80,8 +80,8 @@ class engine {
   engine(const loaded_config<Registry>& cfg, logger& log, std::unique_ptr<state_store> store = nullptr)
       : cfg_(cfg.core),
         log_(log),
-        persistence_(std::move(store), log, core_wake_),
         steps_(cfg.steps),
+        persistence_(std::move(store), log, core_wake_),
         machine_(cfg.core, workflow_steps(cfg.steps),
                  state_machine::sink{[this](std::size_t step, message_ptr&& m) { links_[step]->to.get().send_batched(std::move(m)); },
                                      [this](log_level l, const std::string& line) { log_.write(l, line); },
