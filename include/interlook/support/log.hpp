@@ -55,11 +55,34 @@ class logger {
     text += ' ';
     text += to_string(l);
     text += ' ';
-    text += line;
+    append_escaped(text, line);
     text += '\n';
     std::lock_guard lock(mutex_);
     std::fwrite(text.data(), 1, text.size(), out_);
     std::fflush(out_);
+  }
+
+  // Appends `line` with its control bytes written as \n, \r or \xNN (tabs
+  // stay): messages carry peers' words, and a newline in them must not
+  // forge a log line of its own.
+  static void append_escaped(std::string& out, std::string_view line) {
+    static constexpr char hex[] = "0123456789abcdef";
+    for (char c : line) {
+      auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u != 0x7f) {
+        out += c;
+      } else if (c == '\t') {
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else {
+        out += "\\x";
+        out += hex[u >> 4];
+        out += hex[u & 15];
+      }
+    }
   }
 
   void debug(std::string_view s) { write(log_level::debug, s); }
