@@ -182,6 +182,7 @@ TEST_CASE("the limits' defaults are the documented ones") {
   CHECK(d.max_connections == 1024);
   CHECK(d.header_timeout == 10s);
   CHECK(d.idle_timeout == 60s);
+  CHECK(d.handler_timeout == 5s);
   CHECK(http_server::max_header_bytes == 8 * 1024);
   CHECK(http_server::max_body_bytes == 64 * 1024);
 }
@@ -411,6 +412,10 @@ TEST_CASE("oversized headers and bodies are answered 413 and the connection clos
   std::string chunked = "POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 20; ++i) chunked += "1000\r\n" + std::string(0x1000, 'c') + "\r\n";
   check_413(chunked + "0\r\n\r\n");
+  // The whole oversized body sent: the server reads and drops the rest after
+  // its 413 before closing, so the client gets the 413, not a reset.
+  for (int i = 0; i < 5; ++i)
+    check_413("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n" + std::string(300000, 'b'));
   // At the limits exactly, the request is fine.
   auto at_limit = test_http::exchange(f.port, "POST /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 65536\r\n\r\n" +
                                                   std::string(65536, 'b'));
@@ -456,4 +461,35 @@ TEST_CASE("paths that are not UTF-8 or not valid percent-encoding: 400 or 404, a
   CHECK(test_http::exchange(f.port, std::string("GET /a\x01" "b HTTP/1.1\r\nHost: x\r\n\r\n")).status == 400);
   CHECK(test_http::exchange(f.port, "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n").status == 400);
   CHECK(test_http::get(f.port, "/health").status == 200);
+}
+
+TEST_CASE("a core that does not answer: what needs it gets 503 after the handler timeout; other requests are served meanwhile") {
+  // The engine is never started, so nothing answers what goes to its thread.
+  logger log{log_level::error, [](log_level, std::string_view) {}};
+  auto cfg = load_config<reg>(
+      config_document::parse("core:\n  workflowSteps: provider.script,ipam.script,dns.script\n", "api.yml"));
+  engine<reg> core{cfg, log};
+  http_limits limits;
+  limits.handler_timeout = 800ms;
+  http_server server("127.0.0.1", 0, api_routes<engine<reg>>(core, "1.2.3"), log, limits);
+  server.start();
+
+  int waiting = connect_to(server.port());
+  REQUIRE(send_all(waiting, "GET /services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  auto asked = steady::now();
+  // The I/O thread is not held by the request that waits for the core.
+  for (int i = 0; i < 5; ++i) {
+    auto health = test_http::get(server.port(), "/health");
+    CHECK(health.status == 200);
+  }
+  pollfd p{waiting, POLLIN, 0};
+  CHECK(::poll(&p, 1, 0) == 0);  // no answer yet: the core has not answered
+  auto got = read_until_closed(waiting, 5s);
+  ::close(waiting);
+  auto r = responses(got.data);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].status == 503);
+  CHECK(r[0].body == R"({"error":"the core is busy; try again"})");
+  CHECK(steady::now() - asked >= 800ms);
+  server.stop();
 }

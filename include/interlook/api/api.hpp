@@ -47,10 +47,18 @@ inline std::optional<std::string> url_decode(std::string_view s) {
 template <class Engine>
 class api_routes {
  public:
-  api_routes(Engine& core, std::string version, std::chrono::milliseconds core_timeout = std::chrono::seconds(5))
-      : core_(core), version_(std::move(version)), timeout_(core_timeout) {}
+  api_routes(Engine& core, std::string version) : core_(core), version_(std::move(version)) {}
 
-  http_reply operator()(std::string_view method, std::string_view target) {
+  // What the server calls: answers at once, or from the core thread for what
+  // reads the entries (the server answers 503 if that takes too long).
+  void operator()(std::string_view method, std::string_view target, http_server::respond done) {
+    if (auto r = route(method, target, done)) done(std::move(*r));
+  }
+
+ private:
+  // The answer, or nullopt when `done` went to the core thread with the
+  // request.
+  std::optional<http_reply> route(std::string_view method, std::string_view target, http_server::respond& done) {
     auto path = target.substr(0, target.find('?'));
     if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
     bool known = path == "/health" || path == "/services" || path == "/workflow" || path == "/extensions" ||
@@ -64,12 +72,12 @@ class api_routes {
     if (path == "/health") return json(R"({"status":"ok"})");
     if (path == "/version") return json(boost::json::serialize(boost::json::value(version_)));
     if (path == "/services") {
-      return from_core([](const state_machine& sm) { return json(entries_to_json(sm)); });
+      return from_core(done, [](const state_machine& sm) { return json(entries_to_json(sm)); });
     }
     if (path.starts_with("/services/")) {
       auto name = detail::url_decode(path.substr(std::string_view("/services/").size()));
       if (!name) return error_reply(400, "malformed service name");
-      return from_core([name = *name](const state_machine& sm) {
+      return from_core(done, [name = *name](const state_machine& sm) {
         auto it = sm.entries().find(name);
         if (it == sm.entries().end()) return error_reply(404, "no service named " + name);
         std::string doc;
@@ -78,7 +86,7 @@ class api_routes {
       });
     }
     if (path == "/workflow") {
-      return from_core([](const state_machine& sm) {
+      return from_core(done, [](const state_machine& sm) {
         // Go interlook's shape: the steps with their IDs, undeployed = 0.
         boost::json::array steps;
         steps.push_back(boost::json::object{{"ID", 0}, {"Name", undeployed_state}});
@@ -89,8 +97,8 @@ class api_routes {
       });
     }
     if (path == "/extensions") {
-      return from_core([this](const state_machine& sm) {
-        auto depths = core_.queue_depths();
+      return from_core(done, [&core = core_](const state_machine& sm) {
+        auto depths = core.queue_depths();
         boost::json::array out;
         for (std::size_t i = 0; i < sm.steps().size(); ++i) {
           const auto& s = sm.steps()[i];
@@ -103,31 +111,38 @@ class api_routes {
       });
     }
     // /metrics
-    return from_core([this](const state_machine& sm) {
+    return from_core(done, [&core = core_](const state_machine& sm) {
       http_reply r;
       r.content_type = "text/plain; version=0.0.4";
-      r.body = render_metrics(sm, core_.queue_depths());
+      r.body = render_metrics(sm, core.queue_depths());
       return r;
     });
   }
 
- private:
   static http_reply json(std::string body) {
     http_reply r;
     r.body = std::move(body);
     return r;
   }
 
+    // Hands the request to the core thread: f runs there between two batches
+  // and its reply answers.
   template <class F>
-  http_reply from_core(F f) {
-    auto reply = core_.ask(std::move(f));
-    if (reply.wait_for(timeout_) != std::future_status::ready) return error_reply(503, "the core is busy; try again");
-    return reply.get();
+  std::nullopt_t from_core(http_server::respond& done, F f) {
+    (void)core_.ask([f = std::move(f), done = std::move(done)](const state_machine& sm) mutable {
+      http_reply r;
+      try {
+        r = f(sm);
+      } catch (const std::exception&) {
+        r = error_reply(500, "internal error");
+      }
+      done(std::move(r));
+    });
+    return std::nullopt;
   }
 
   Engine& core_;
   std::string version_;
-  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace interlook

@@ -20,11 +20,13 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -93,18 +95,39 @@ struct http_limits {
   std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
   // A keep-alive connection may wait this long for its next request.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  // A request the handler has not answered this long after it was read is
+  // answered 503 (the handler's late answer is dropped).
+  std::chrono::milliseconds handler_timeout = std::chrono::seconds(5);
 };
 
 class http_server {
  public:
-  // (method, target) -> reply. Runs on the server's I/O thread.
-  using handler = std::function<http_reply(std::string_view method, std::string_view target)>;
+  // The answer to one request: called once, from any thread (the core's,
+  // say); the I/O thread goes on serving other connections meanwhile.
+  using respond = std::function<void(http_reply)>;
+  // (method, target, respond). Runs on the server's I/O thread; it may
+  // answer at once or later.
+  using handler = std::function<void(std::string_view method, std::string_view target, respond)>;
+
+  // A handler that answers at once: (method, target) -> reply.
+  template <class F>
+    requires std::is_invocable_r_v<http_reply, F&, std::string_view, std::string_view>
+  static handler immediate(F f) {
+    return [f = std::move(f)](std::string_view method, std::string_view target, respond done) mutable {
+      done(f(method, target));
+    };
+  }
 
   static constexpr std::size_t max_header_bytes = 8 * 1024;
   static constexpr std::size_t max_body_bytes = 64 * 1024;
 
   // Binds at once, so that a port in use is a start-up error. An empty
   // address means every interface; port 0 picks a free port (tests).
+  template <class F>
+    requires std::is_invocable_r_v<http_reply, F&, std::string_view, std::string_view>
+  http_server(const std::string& address, std::uint16_t port, F f, logger& log, http_limits limits = {})
+      : http_server(address, port, immediate(std::move(f)), log, limits) {}
+
   http_server(const std::string& address, std::uint16_t port, handler h, logger& log, http_limits limits = {})
       : limits_(limits), acceptor_(io_), retry_accept_(io_), handler_(std::move(h)), log_(log) {
     namespace asio = boost::asio;
@@ -124,7 +147,13 @@ class http_server {
   }
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
-  ~http_server() { stop(); }
+  ~http_server() {
+    {
+      std::lock_guard lock(mailbox_->mutex);
+      mailbox_->open = false;  // late answers are dropped from here on
+    }
+    stop();
+  }
 
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   const http_limits& limits() const noexcept { return limits_; }
@@ -158,7 +187,8 @@ class http_server {
  private:
   class session : public std::enable_shared_from_this<session> {
    public:
-    session(boost::asio::ip::tcp::socket s, http_server& server) : stream_(std::move(s)), server_(server) {
+    session(boost::asio::ip::tcp::socket s, http_server& server)
+        : stream_(std::move(s)), pending_(stream_.get_executor()), server_(server) {
       ++server_.connections_;
     }
     ~session() {
@@ -226,14 +256,35 @@ class http_server {
       }
       if (ec) return reply(error_reply(400, "malformed request"), 11, false);
       auto req = parser_->release();
-      http_reply r;
+      // One answer wins: the handler's, or the 503 of the timeout.
+      auto answered = std::make_shared<std::atomic<bool>>(false);
+      unsigned version = req.version();
+      bool keep_alive = req.keep_alive();
+      pending_.expires_after(server_.limits_.handler_timeout);
+      pending_.async_wait([self = shared_from_this(), answered, version, keep_alive](boost::beast::error_code ec) {
+        if (ec || answered->exchange(true)) return;
+        self->reply(error_reply(503, "the core is busy; try again"), version, keep_alive);
+      });
+      // Called on another thread, maybe after the server is gone: it holds
+      // the session weakly (the deadline's wait keeps it alive meanwhile)
+      // and posts only while the server's io_context still exists.
+      http_server::respond done = [weak = weak_from_this(), ex = stream_.get_executor(), mailbox = server_.mailbox_,
+                                   answered, version, keep_alive](http_reply r) {
+        std::lock_guard lock(mailbox->mutex);
+        if (!mailbox->open) return;
+        boost::asio::post(ex, [weak, answered, version, keep_alive, r = std::move(r)]() mutable {
+          auto self = weak.lock();
+          if (!self || answered->exchange(true)) return;
+          self->pending_.cancel();
+          self->reply(std::move(r), version, keep_alive);
+        });
+      };
       try {
-        r = server_.handler_(req.method_string(), req.target());
+        server_.handler_(req.method_string(), req.target(), done);
       } catch (const std::exception& e) {
         server_.log_.error(std::string("API handler failed: ") + e.what());
-        r = error_reply(500, "internal error");
+        done(error_reply(500, "internal error"));
       }
-      reply(std::move(r), req.version(), req.keep_alive());
     }
 
     void reply(http_reply r, unsigned version, bool keep_alive) {
@@ -252,10 +303,28 @@ class http_server {
       });
     }
 
+    // Ends the connection as a lingering close: our side is shut, then what
+    // the client still sends (the rest of an oversized body, say) is read and
+    // dropped until it closes too, for at most linger_time and linger_bytes.
+    // Closing with unread input would make the kernel reset the connection,
+    // and a client could lose the 413 it was sent.
     void close() {
       boost::beast::error_code ec;
       stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+      if (ec) return;
+      buffer_.clear();
+      stream_.expires_after(linger_time);
+      drain(0);
     }
+    void drain(std::size_t dropped) {
+      stream_.async_read_some(buffer_.prepare(16384), [self = shared_from_this(), dropped](boost::beast::error_code ec, std::size_t n) {
+        if (ec || n == 0 || dropped + n > linger_bytes) return;  // the session ends: the socket closes
+        self->buffer_.clear();
+        self->drain(dropped + n);
+      });
+    }
+    static constexpr auto linger_time = std::chrono::seconds(1);
+    static constexpr std::size_t linger_bytes = 1 << 20;
 
     // Waiting for (the rest of) a request header: what the cap may close.
     void start_waiting() {
@@ -270,6 +339,7 @@ class http_server {
     }
 
     boost::beast::tcp_stream stream_;
+    boost::asio::steady_timer pending_;  // the handler's deadline
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
     http_server& server_;
@@ -309,7 +379,14 @@ class http_server {
     std::make_shared<session>(std::move(socket), *this)->start();
   }
 
+  // Whether answers may still be posted to io_ (from other threads).
+  struct mailbox {
+    std::mutex mutex;
+    bool open = true;
+  };
+
   // Declared before io_: sessions destroyed with io_ still reach them.
+  std::shared_ptr<mailbox> mailbox_ = std::make_shared<mailbox>();
   http_limits limits_;
   std::atomic<std::size_t> connections_{0};
   std::list<session*> waiting_;  // oldest first; I/O thread only
