@@ -1,8 +1,11 @@
 #include <interlook/config/file.hpp>
+#include <interlook/config/yaml.hpp>
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -233,4 +236,32 @@ TEST_CASE("a compile-time workflow needs no workflowSteps, and rejects a differe
                            "core:\n  workflowSteps: provider.swarm\nprovider:\n  swarm:\n    endpoint: x\n", "wf.yml")),
                        doctest::Contains("wf.yml:2: core.workflowSteps: this binary's workflow is fixed"),
                        config_error);
+}
+
+TEST_CASE("whole numbers read in the field's own type: negative signed values, the whole uint64 range") {
+  // Found by fuzz/config: -1 for a signed field was "out of range", and
+  // numbers past 2^63 could not be read into a uint64 field.
+  auto read = [](const std::string& text, auto value) {
+    interlook::yaml_context ctx{"t.yml", "k"};
+    auto node = YAML::Load("k: " + text)["k"];
+    interlook::decode_value(node, value, ctx);
+    return value;
+  };
+  auto error = [&](const std::string& text, auto value) -> std::string {
+    try {
+      read(text, value);
+    } catch (const interlook::config_error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK(read("-1", int{}) == -1);
+  CHECK(read("-9223372036854775808", std::int64_t{}) == std::numeric_limits<std::int64_t>::min());
+  CHECK(read("18446744073709551615", std::uint64_t{}) == std::numeric_limits<std::uint64_t>::max());
+  CHECK(error("-1", std::uint16_t{}) == "t.yml:1: k: value -1 is out of range (0..65535)");
+  CHECK(error("-129", std::int8_t{}) == "t.yml:1: k: value -129 is out of range (-128..127)");
+  CHECK(error("18446744073709551616", std::uint64_t{}) ==
+        "t.yml:1: k: value 18446744073709551616 is out of range (0..18446744073709551615)");
+  CHECK(error("\"-\"", std::int32_t{}) == "t.yml:1: k: expected a whole number, got \"-\"");
+  CHECK(error("1.5", std::uint32_t{}) == "t.yml:1: k: expected a whole number, got \"1.5\"");
 }

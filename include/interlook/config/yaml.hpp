@@ -111,14 +111,23 @@ template <std::integral T>
   requires(!std::same_as<T, bool>)
 void decode_value(const YAML::Node& n, T& out, const yaml_context& ctx) {
   std::string s = detail::scalar_text(n, ctx, "a number");
-  long long v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size()) ctx.fail(n, "expected a whole number, got \"" + s + "\"");
-  if (v < static_cast<long long>(std::numeric_limits<T>::min()) ||
-      static_cast<unsigned long long>(v) > static_cast<unsigned long long>(std::numeric_limits<T>::max()) ||
-      (v < 0 && std::numeric_limits<T>::min() == 0))
+  auto out_of_range = [&] {
     ctx.fail(n, "value " + s + " is out of range (" + std::to_string(std::numeric_limits<T>::min()) + ".." +
                     std::to_string(std::numeric_limits<T>::max()) + ")");
+  };
+  // Parsed in T's own signedness, so that every value of T reads (a uint64
+  // beyond 2^63, a negative int) and "-1" for an unsigned key is out of range.
+  using wide = std::conditional_t<std::is_signed_v<T>, long long, unsigned long long>;
+  const char* first = s.data();
+  if constexpr (!std::is_signed_v<T>) {
+    if (s.size() > 1 && s[0] == '-' && s[1] >= '0' && s[1] <= '9') out_of_range();
+  }
+  wide v = 0;
+  auto [end, ec] = std::from_chars(first, s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range && end == s.data() + s.size()) out_of_range();
+  if (ec != std::errc{} || end != s.data() + s.size()) ctx.fail(n, "expected a whole number, got \"" + s + "\"");
+  if (v < static_cast<wide>(std::numeric_limits<T>::min()) || v > static_cast<wide>(std::numeric_limits<T>::max()))
+    out_of_range();
   out = static_cast<T>(v);
 }
 
