@@ -88,6 +88,25 @@ TEST_CASE("the journal replays over the snapshot: last change wins, removals rem
   CHECK(loaded[0].value.service.public_ip == "10.0.0.3");
 }
 
+TEST_CASE("an entry named \"\" loads the same with or without a journal (found by fuzz/state_file)") {
+  // Removals used to be marked by clearing the name, so an entry whose name
+  // was "" vanished as soon as any journal was replayed.
+  temp_dir d;
+  std::string snapshot = R"({"": {"state":"deployed","expected_state":"deployed","service":{"name":""}},)"
+                         R"( "web": {"state":"deployed","expected_state":"deployed","service":{"name":"web"}}})";
+  write(d.file("entries.json"), snapshot);
+  CHECK(state_store(d.file("entries.json")).load().size() == 2);
+  state_store store(d.file("entries.json"));
+  std::string lines;
+  state_store::journal_line(lines, "api", sample("10.0.0.2"), "deployed");
+  state_store::journal_removal(lines, "web");
+  store.append(lines);
+  auto loaded = state_store(d.file("entries.json")).load();
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded[0].name == "");
+  CHECK(loaded[1].name == "api");
+}
+
 TEST_CASE("a snapshot replaces the file atomically and empties the journal") {
   temp_dir d;
   state_store store(d.file("entries.json"));

@@ -85,6 +85,9 @@ class state_store {
     if (read_file(journal_path_, journal) && !journal.empty()) {
       boost::unordered_flat_map<std::string, std::size_t> where;
       for (std::size_t i = 0; i < out.size(); ++i) where.emplace(out[i].name, i);
+      // Removed entries, compacted at the end (not marked by their name: any
+      // name, "" included, is a name).
+      std::vector<bool> removed(out.size(), false);
       std::size_t pos = 0, line_no = 0;
       while (pos < journal.size()) {
         auto end = journal.find('\n', pos);
@@ -100,7 +103,7 @@ class state_store {
           if (json_read::boolean(o, "removed", "")) {
             auto it = where.find(name);
             if (it != where.end()) {
-              out[it->second].name.clear();  // tombstone, compacted below
+              removed[it->second] = true;
               where.erase(it);
             }
             continue;
@@ -126,6 +129,7 @@ class state_store {
           } else {
             where.emplace(name, out.size());
             out.push_back({name, std::move(e), std::move(state)});
+            removed.push_back(false);
           }
         } catch (const json_error& e) {
           if (last) {  // torn write at the end: the crash happened here
@@ -137,7 +141,13 @@ class state_store {
                             e.what() + " (refusing to start; move it away or start with --start-empty)");
         }
       }
-      std::erase_if(out, [](const stored_entry& s) { return s.name.empty(); });
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < out.size(); ++i)
+        if (!removed[i]) {
+          if (kept != i) out[kept] = std::move(out[i]);
+          ++kept;
+        }
+      out.resize(kept);
       journal_bytes_ = journal.size();
     }
     return out;
