@@ -103,6 +103,14 @@ class ext_runner {
     return found;
   }
 
+  // How many log lines so far contain `text`.
+  std::size_t count_log(const std::string& text) {
+    std::lock_guard lock(lines_mutex_);
+    std::size_t n = 0;
+    for (const auto& l : lines_) n += l.find(text) != std::string::npos;
+    return n;
+  }
+
   std::size_t log_size() {
     std::lock_guard lock(lines_mutex_);
     return lines_.size();

@@ -163,6 +163,39 @@ TEST_CASE("provider.file announces additions, changes and removals, and keeps th
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
+TEST_CASE("provider.file: a file over maxServices or with a service over maxTargets is refused whole, naming it") {
+  auto path = temp_path("services.yml");
+  write(path, "services:\n  - name: web\n    hosts: web.example\n    port: 80\n    targets: [10.0.0.1, 10.0.0.2]\n");
+  file::config cfg;
+  cfg.path = path;
+  cfg.pollInterval = 10ms;
+  cfg.maxServices = 1;
+  cfg.maxTargets = 2;
+  ext_runner<file> p(cfg);
+  auto first = p.next();
+  REQUIRE(first);
+  CHECK(first->service.targets.size() == 2);
+
+  auto mark = p.log_size();
+  write(path, "services:\n  - name: web\n    hosts: web.example\n    port: 80\n    targets: [10.0.0.1, 10.0.0.2, 10.0.0.3]\n");
+  CHECK(p.await_log(path + ": service web: 3 targets, more than maxTargets (2); keeping the 1 services last read", mark) >= 0);
+  CHECK(p.nothing_pending());
+
+  mark = p.log_size();
+  write(path, "services:\n  - name: web\n    hosts: web.example\n    port: 80\n    targets: [10.0.0.1]\n"
+              "  - name: api\n    hosts: api.example\n    port: 90\n    targets: [10.0.0.3]\n");
+  CHECK(p.await_log(path + ": 2 services, more than maxServices (1); keeping the 1 services last read", mark) >= 0);
+  CHECK(p.nothing_pending());
+
+  // Within the limits again: followed.
+  write(path, "services:\n  - name: web\n    hosts: web.example\n    port: 80\n    targets: [10.0.0.4]\n");
+  auto changed = p.next();
+  REQUIRE(changed);
+  CHECK(changed->service.targets == std::vector<target>{{"10.0.0.4", 80, 1}});
+  p.stop();
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
 TEST_CASE("provider.file does not answer refreshes before it has ever read the file") {
   auto path = temp_path("missing.yml");
   file::config cfg;

@@ -618,6 +618,40 @@ TEST_CASE("namespaces and labelSelector limit what is watched; a Service that st
   expect(r, action::remove, "web.default");
 }
 
+TEST_CASE("limits: a Service over maxTargets keeps its last definition; past maxServices new Services wait for room") {
+  k8s_sim::apiserver sim;
+  seed_web(sim);  // web: 2 targets (node-a, node-b)
+  auto c = config_for(sim);
+  c.maxTargets = 2;
+  c.maxServices = 1;
+  runner r(c);
+  auto web = expect(r, action::add, "web.default");
+  CHECK(web.service.targets == web_targets);
+  REQUIRE(watching(sim));
+
+  // api has room only once web goes.
+  sim.apply("services", k8s_sim::service("default", "api", "NodePort", web_labels, {{8080, 30081}}));
+  sim.apply("endpointslices", k8s_sim::endpoint_slice("default", "api-1", "api", {{"10.1.0.9", "node-a", true, "api-1"}}));
+  REQUIRE(r.await_log("service api.default: not announced: maxServices (1) services are announced already", 0, 10s) >= 0);
+  CHECK(r.nothing_pending());
+
+  // web on a third node: three targets, over maxTargets; the last definition stays.
+  auto three = web_endpoints();
+  three.push_back({"10.1.0.5", "node-c", true, "web-5"});
+  sim.apply("endpointslices", k8s_sim::endpoint_slice("default", "web-abcde", "web", three));
+  REQUIRE(r.await_log("service web.default: 3 targets, more than maxTargets (2); keeping its last definition", 0, 10s) >= 0);
+  CHECK(r.nothing_pending());
+  r.send(refresh("web.default"));
+  auto answer = expect(r, action::add, "web.default");
+  CHECK(answer.service.targets == web_targets);  // the last definition answers
+
+  // web goes: api takes its place.
+  sim.remove("services", "default", "web");
+  expect(r, action::remove, "web.default");
+  expect(r, action::add, "api.default");
+  CHECK(log_count(r, "more than maxTargets") == 1);
+}
+
 TEST_CASE("lists are read in pages") {
   k8s_sim::apiserver sim;
   seed_nodes(sim);

@@ -228,3 +228,47 @@ TEST_CASE("stop is bounded while Docker is unreachable") {
   r.reset();
   CHECK(std::chrono::steady_clock::now() - t < 1s);
 }
+
+TEST_CASE("limits: a service over maxTargets is skipped by name; past maxServices new services wait for room") {
+  fake_docker d;
+  healthy(d);
+  auto svc = [](const std::string& id, const std::string& name, int port) {
+    return R"({"ID":")" + id + R"(","Spec":{"Name":")" + name + R"(","Labels":{"interlook.hosts":")" + name +
+           R"(.test","interlook.port":"80"},"Mode":{"Replicated":{"Replicas":1}}},"Endpoint":{"Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":)" +
+           std::to_string(port) + R"(,"PublishMode":"ingress"}]}})";
+  };
+  auto task = [](const std::string& id, const std::string& service, const std::string& node) {
+    return R"({"ID":")" + id + R"(","ServiceID":")" + service + R"(","NodeID":")" + node +
+           R"(","DesiredState":"running","Status":{"State":"running"}})";
+  };
+  // web runs on three nodes (three targets), api and db on one each.
+  d.set("/v1.41/nodes", 200,
+        R"([{"ID":"n1","Status":{"Addr":"10.9.0.1"}},{"ID":"n2","Status":{"Addr":"10.9.0.2"}},{"ID":"n3","Status":{"Addr":"10.9.0.3"}}])");
+  d.set("/v1.41/tasks", 200,
+        "[" + task("t1", "s1", "n1") + "," + task("t2", "s1", "n2") + "," + task("t3", "s1", "n3") + "," + task("t4", "s2", "n1") +
+            "," + task("t5", "s3", "n2") + "]");
+  d.set("/v1.41/services", 200, "[" + svc("s1", "web", 30080) + "," + svc("s2", "api", 30081) + "," + svc("s3", "db", 30082) + "]");
+  auto c = config_for(d);
+  c.maxTargets = 2;
+  c.maxServices = 1;
+  runner r(c);
+  auto first = r.next(10s);
+  REQUIRE(first);
+  CHECK(first->action == action::add);
+  CHECK(first->service.name == "api");  // in name order: api takes the one place
+  REQUIRE(r.await_log("service web: 3 targets, more than maxTargets (2); service skipped", 0, 5s) >= 0);
+  REQUIRE(r.await_log("service db not announced: maxServices (1) services are announced already", 0, 5s) >= 0);
+  CHECK_FALSE(r.next(600ms));  // three polls later: still nothing else, nothing logged twice
+  CHECK(r.count_log("more than maxTargets") == 1);
+  CHECK(r.count_log("maxServices (1)") == 1);
+  // api goes: its place goes to db; web stays over its limit.
+  d.set("/v1.41/services", 200, "[" + svc("s1", "web", 30080) + "," + svc("s3", "db", 30082) + "]");
+  auto del = r.next(5s);
+  REQUIRE(del);
+  CHECK(del->action == action::remove);
+  CHECK(del->service.name == "api");
+  auto add = r.next(5s);
+  REQUIRE(add);
+  CHECK(add->action == action::add);
+  CHECK(add->service.name == "db");
+}

@@ -10,6 +10,7 @@
 
 #include <interlook/config/fields.hpp>
 #include <interlook/config/error.hpp>
+#include <interlook/extension/announce_limits.hpp>
 #include <interlook/extension/concepts.hpp>
 #include <interlook/ext/provider/file/services_file.hpp>
 
@@ -32,9 +33,13 @@ class file {
   struct config {
     std::string path;
     duration pollInterval = std::chrono::seconds(5);
+    std::uint32_t maxServices = 0;  // 0: no limit
+    std::uint32_t maxTargets = announce_limits::default_max_targets;  // per service; 0: no limit
     static constexpr auto fields() {
-      return interlook::fields(required("path", &config::path), optional("pollInterval", &config::pollInterval));
+      return interlook::fields(required("path", &config::path), optional("pollInterval", &config::pollInterval),
+                               optional("maxServices", &config::maxServices), optional("maxTargets", &config::maxTargets));
     }
+    announce_limits limits() const { return {maxServices, maxTargets}; }
     void validate() const {
       if (path.empty()) throw invalid_setting("path", "must name the services file");
       if (pollInterval <= duration::zero()) throw invalid_setting("pollInterval", "must be longer than 0s");
@@ -93,6 +98,18 @@ class file {
       report(e.what());
       return;
     }
+    // A file over a limit is refused whole, as a file with an invalid service.
+    auto limits = cfg_.limits();
+    if (limits.max_services && listed.size() > limits.max_services) {
+      report(cfg_.path + ": " + std::to_string(listed.size()) + " services, more than maxServices (" +
+             std::to_string(limits.max_services) + ")");
+      return;
+    }
+    for (const auto& s : listed)
+      if (auto problem = limits.targets_problem(s); !problem.empty()) {
+        report(cfg_.path + ": service " + s.name + ": " + problem);
+        return;
+      }
     last_text_ = std::move(text);
     last_error_.clear();
     std::map<std::string, service> next;

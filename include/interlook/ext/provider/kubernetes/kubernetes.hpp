@@ -35,6 +35,7 @@
 
 #include <interlook/config/error.hpp>
 #include <interlook/config/fields.hpp>
+#include <interlook/extension/announce_limits.hpp>
 #include <interlook/extension/concepts.hpp>
 #include <interlook/extension/context.hpp>
 #include <interlook/extension/job_queue.hpp>
@@ -89,6 +90,8 @@ class kubernetes {
     std::string tokenFile;
     std::vector<std::string> namespaces;  // empty: all
     bool updateStatus = false;
+    std::uint32_t maxServices = 0;  // 0: no limit
+    std::uint32_t maxTargets = announce_limits::default_max_targets;  // per service; 0: no limit
     // Not a YAML key: where the in-cluster service-account files are
     // (tests point it elsewhere).
     std::string serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -100,7 +103,8 @@ class kubernetes {
           optional("tlsCert", &config::tlsCert), optional("tlsKey", &config::tlsKey),
           optional("insecureSkipVerify", &config::insecureSkipVerify), optional("pollInterval", &config::pollInterval),
           optional("token", &config::token), optional("tokenFile", &config::tokenFile),
-          optional("namespaces", &config::namespaces), optional("updateStatus", &config::updateStatus));
+          optional("namespaces", &config::namespaces), optional("updateStatus", &config::updateStatus),
+          optional("maxServices", &config::maxServices), optional("maxTargets", &config::maxTargets));
     }
 
     // All labelSelector entries as one selector.
@@ -112,6 +116,8 @@ class kubernetes {
       }
       return s;
     }
+
+    announce_limits limits() const { return {maxServices, maxTargets}; }
 
     void validate() const {
       if (pollInterval < std::chrono::seconds(1)) throw invalid_setting("pollInterval", "must be at least 1s");
@@ -216,6 +222,12 @@ class kubernetes {
       if (auto it = desired_.find(entry); it != desired_.end()) send(out, action::add, it->second);
       else ctx_.warn("refresh of " + entry + ": its labels cannot be used, or it has no ready endpoint yet; not answered");
     } else if (def) {
+      auto it = desired_.find(entry);
+      if (!within_limits(entry, *def, it != desired_.end())) {
+        if (it != desired_.end()) send(out, action::add, it->second);  // its last definition answers
+        out.flush();
+        return;
+      }
       desired_[entry] = *def;
       kept_.erase(entry);
       send(out, action::add, *def);
@@ -228,7 +240,10 @@ class kubernetes {
         desired_.erase(it);
       }
       kept_.erase(entry);
+      over_limit_.erase(entry);
+      waiting_room_.erase(entry);
       send(out, action::remove, gone);
+      admit_waiting(out);
     }
     out.flush();
   }
@@ -236,15 +251,25 @@ class kubernetes {
   // What the watcher computed; `complete`: every service it knows of is in
   // `ups`, so what is not was deleted.
   void apply(std::vector<update>& ups, bool complete, outbox& out) {
+    // Removals first: they make room under maxServices.
+    std::stable_partition(ups.begin(), ups.end(), [](const update& u) { return u.what != update::kind::set; });
     std::set<std::string> mentioned;
     std::size_t added = 0, changed = 0, removed = 0;
     for (auto& u : ups) {
       if (complete) mentioned.insert(u.name);
       switch (u.what) {
         case update::kind::set: {
-          kept_.erase(u.name);
           auto it = desired_.find(u.name);
-          if (it != desired_.end() && it->second == u.def) break;
+          if (it != desired_.end() && it->second == u.def) {
+            kept_.erase(u.name);
+            over_limit_.erase(u.name);
+            break;
+          }
+          if (!within_limits(u.name, u.def, it != desired_.end())) {
+            kept_.insert(u.name);
+            break;
+          }
+          kept_.erase(u.name);
           ++(it == desired_.end() ? added : changed);
           if (ctx_.enabled(log_level::debug))
             ctx_.debug("service " + u.name + ": " + std::to_string(u.def.targets.size()) + " targets");
@@ -254,6 +279,8 @@ class kubernetes {
         }
         case update::kind::erase: {
           kept_.erase(u.name);
+          over_limit_.erase(u.name);
+          waiting_room_.erase(u.name);
           auto it = desired_.find(u.name);
           if (it == desired_.end()) break;
           ++removed;
@@ -277,12 +304,50 @@ class kubernetes {
         it = desired_.erase(it);
       }
       std::erase_if(kept_, [&](const std::string& n) { return !mentioned.count(n); });
+      std::erase_if(over_limit_, [&](const auto& kv) { return !mentioned.count(kv.first); });
+      std::erase_if(waiting_room_, [&](const auto& kv) { return !mentioned.count(kv.first); });
     }
+    admit_waiting(out);
     out.flush();
     if (added || removed || (complete && !announced_once_))
       ctx_.info(std::to_string(desired_.size()) + " services (" + std::to_string(added) + " added, " + std::to_string(changed) +
                 " changed, " + std::to_string(removed) + " removed)");
     if (complete) announced_once_ = true;
+  }
+
+  // maxTargets and maxServices: a service over a limit is logged once per
+  // problem and not announced (one announced keeps its last definition).
+  bool within_limits(const std::string& entry, const service& def, bool announced) {
+    auto limits = cfg_.limits();
+    std::string problem = limits.targets_problem(def);
+    if (problem.empty() && !announced && !limits.room_for_one_more(desired_.size())) problem = limits.services_problem();
+    if (problem.empty()) {
+      over_limit_.erase(entry);
+      waiting_room_.erase(entry);
+      return true;
+    }
+    if (limits.targets_problem(def).empty()) waiting_room_[entry] = def;  // announced when another goes
+    else waiting_room_.erase(entry);
+    auto [at, fresh] = over_limit_.try_emplace(entry, problem);
+    if (fresh || at->second != problem) {
+      at->second = problem;
+      ctx_.error("service " + entry + ": " + problem + (announced ? "; keeping its last definition" : "; not announced"));
+    }
+    return false;
+  }
+
+  // Services held back by maxServices, announced (in name order) while
+  // there is room again.
+  void admit_waiting(outbox& out) {
+    while (!waiting_room_.empty() && cfg_.limits().room_for_one_more(desired_.size())) {
+      auto it = waiting_room_.begin();
+      ctx_.info("service " + it->first + ": announced (room under maxServices)");
+      over_limit_.erase(it->first);
+      kept_.erase(it->first);
+      send(out, action::add, it->second);
+      desired_[it->first] = std::move(it->second);
+      waiting_room_.erase(it);
+    }
   }
 
   static void send(outbox& out, action a, const service& s) {
@@ -860,6 +925,8 @@ class kubernetes {
   std::set<std::string> kept_;
   bool healthy_ = false;
   bool announced_once_ = false;
+  std::map<std::string, std::string> over_limit_;  // entry -> the limit it is over (logged once)
+  std::map<std::string, service> waiting_room_;    // held back by maxServices: entry -> its definition
   std::unique_ptr<watcher> w_;
 };
 

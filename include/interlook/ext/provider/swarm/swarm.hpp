@@ -29,6 +29,7 @@
 
 #include <interlook/config/error.hpp>
 #include <interlook/config/fields.hpp>
+#include <interlook/extension/announce_limits.hpp>
 #include <interlook/extension/concepts.hpp>
 #include <interlook/extension/context.hpp>
 #include <interlook/extension/job_queue.hpp>
@@ -67,6 +68,7 @@ class swarm {
     // Go interlook read this key but never used it.
     std::string defaultPortPublishMode = "ingress";
     std::uint32_t maxServices = 0;  // 0: no limit
+    std::uint32_t maxTargets = announce_limits::default_max_targets;  // per service; 0: no limit
 
     static constexpr auto fields() {
       return interlook::fields(
@@ -74,7 +76,7 @@ class swarm {
           optional("tlsCa", &config::tlsCa), optional("tlsCert", &config::tlsCert), optional("tlsKey", &config::tlsKey),
           optional("insecureSkipVerify", &config::insecureSkipVerify), optional("pollInterval", &config::pollInterval),
           optional("defaultPortPublishMode", &config::defaultPortPublishMode),
-          optional("maxServices", &config::maxServices));
+          optional("maxServices", &config::maxServices), optional("maxTargets", &config::maxTargets));
     }
 
     void validate() const {
@@ -95,6 +97,8 @@ class swarm {
       if (mode != "ingress" && mode != "host")
         throw invalid_setting("defaultPortPublishMode", "expected ingress or host, got \"" + defaultPortPublishMode + "\"");
     }
+
+    announce_limits limits() const { return {maxServices, maxTargets}; }
 
     std::string publish_mode() const {
       std::string m = defaultPortPublishMode;
@@ -177,13 +181,20 @@ class swarm {
   void take(const observation& o, outbox& out) {
     switch (o.what) {
       case observation::kind::ready: {
-        reported_.erase(o.name);
         auto it = current_.find(o.name);
-        if (it != current_.end() && it->second == o.svc) return;
-        if (it == current_.end() && cfg_.maxServices && current_.size() >= cfg_.maxServices) {
-          if (over_cap_.insert(o.name).second)
-            ctx_.warn("service " + o.name + " not announced: maxServices (" + std::to_string(cfg_.maxServices) +
-                      ") services are announced already");
+        if (it != current_.end() && it->second == o.svc) {
+          reported_.erase(o.name);
+          return;
+        }
+        if (auto problem = cfg_.limits().targets_problem(o.svc); !problem.empty()) {
+          if (report(o.name, problem))
+            ctx_.error("service " + o.name + ": " + problem +
+                       (it != current_.end() ? "; keeping its last definition" : "; service skipped"));
+          return;
+        }
+        reported_.erase(o.name);
+        if (it == current_.end() && !cfg_.limits().room_for_one_more(current_.size())) {
+          if (over_cap_.insert(o.name).second) ctx_.warn("service " + o.name + " " + cfg_.limits().services_problem());
           return;
         }
         over_cap_.erase(o.name);
@@ -224,6 +235,9 @@ class swarm {
           send(out, action::add, it->second);  // unchanged: the answer alone
         } else {
           take(o, out);  // announced or changed: that add is the answer (none over maxServices)
+          // Over maxTargets: take() kept its last definition, which answers.
+          if (auto it = current_.find(o.name); it != current_.end() && !cfg_.limits().targets_problem(o.svc).empty())
+            send(out, action::add, it->second);
         }
         break;
       case observation::kind::absent: {
