@@ -143,6 +143,10 @@ TEST_CASE("catalog helpers: alias to node name, node and transaction replies") {
   CHECK(why.find("empty label") != std::string::npos);
   CHECK_FALSE(cd::node_name("a b", why));
   CHECK_FALSE(cd::node_name(std::string(64, 'x') + ".test", why));
+  // Found by fuzz/consul_answers: "Www.." became the node name "www.".
+  CHECK_FALSE(cd::node_name("Www..", why));
+  CHECK(why == "DNS alias \"Www..\" has an empty label");
+  CHECK_FALSE(cd::node_name("..", why));
   CHECK_FALSE(cd::parse_node("null"));
   auto n = cd::parse_node(R"({"Node":{"Node":"a","Address":"10.0.0.1","Meta":{"k":"v"},"ModifyIndex":12},
                              "Services":{"a":{"ID":"a","Service":"a","Address":"10.0.0.1","Port":443,"Meta":null}}})");
@@ -154,6 +158,16 @@ TEST_CASE("catalog helpers: alias to node name, node and transaction replies") {
   auto errs = cd::parse_txn_errors(R"({"Results":null,"Errors":[{"OpIndex":1,"What":"failed to set node \"a\", index is stale"}]})");
   REQUIRE(errs.size() == 1);
   CHECK(errs[0].op_index == 1);
+  // Errors name operations by index within the transaction (ops[2, 4) here);
+  // an index outside it, however large, reads no operation.
+  std::vector<cd::txn_op> ops(5);
+  for (std::size_t i = 0; i < ops.size(); ++i) ops[i].node = "n" + std::to_string(i);
+  auto text = cd::rollback_text(R"({"Errors":[{"OpIndex":1,"What":"Permission denied"},{"OpIndex":18446744073709551614,"What":"x"}]})",
+                                ops, 2, 4, "409");
+  CHECK(text ==
+        "Consul rolled the transaction back, nothing changed: node n3: Permission denied; node ?: x (the ACL token needs "
+        "node:write and service:write on the alias names)");
+  CHECK(cd::rollback_text("{}", ops, 2, 4, "HTTP 409") == "Consul rolled the transaction back: HTTP 409");
   CHECK(interlook::http::percent_encode("interlook-service:web app/1") == "interlook-service%3Aweb%20app%2F1");
 }
 

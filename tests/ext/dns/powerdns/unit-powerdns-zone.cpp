@@ -138,6 +138,29 @@ TEST_CASE("plan: a name someone else holds is a conflict naming it and its owner
                        "both.example.test. is also asked for by service one in this batch; left to it", pd::conflict);
 }
 
+TEST_CASE("a zone answer that cannot be trusted is refused, naming what is wrong (found by fuzz/powerdns_zone)") {
+  // Two TXT RRsets for one name: the second hid the first, while the first
+  // still marked the name ours, so a delete would have given up a name whose
+  // TXT (as the view kept it) was someone else's.
+  auto twice = zone_json(rrset("web.example.test.", "TXT", ours_web) + "," +
+                         rrset("web.example.test.", "TXT", "\"heritage=interlook,owner=other,service=web\""));
+  CHECK_THROWS_WITH_AS(pd::zone_view::parse(twice), "the zone lists the TXT RRset of web.example.test. twice", pd::bad_reply);
+  // A ttl that is no 32-bit count escaped as a Boost.JSON exception.
+  auto with_ttl = [](const std::string& ttl) {
+    return zone_json(R"({"name":"web.example.test.","type":"A","ttl":)" + ttl +
+                     R"(,"records":[{"content":"192.0.2.1","disabled":false}]})");
+  };
+  for (std::string ttl : {"-1", "4294967296", "\"60\""})
+    CHECK_THROWS_WITH_AS(pd::zone_view::parse(with_ttl(ttl)),
+                         ("the zone's A RRset of web.example.test. has a ttl that is not a 32-bit count (" + ttl + ")").c_str(),
+                         pd::bad_reply);
+  for (std::string ttl : {"1.5", "1e300"}) CHECK_THROWS_AS(pd::zone_view::parse(with_ttl(ttl)), pd::bad_reply);
+  auto fine = pd::zone_view::parse(zone_json(rrset("web.example.test.", "A", "192.0.2.1", 0) + "," +
+                                             rrset("web.example.test.", "TXT", ours_web, 0)));
+  REQUIRE(fine.find("web.example.test."));
+  CHECK(fine.find("web.example.test.")->find("A")->ttl == 0);
+}
+
 TEST_CASE("config: url, apiKey, zone, ttl are checked") {
   interlook::ext::dns::powerdns::config c;
   c.url = "http://127.0.0.1:8081";

@@ -2,6 +2,7 @@
 // drafts left behind.
 
 #include <interlook/ext/lb/f5ltm/model.hpp>
+#include <interlook/ext/lb/f5ltm/session.hpp>
 
 #include <boost/json/parse.hpp>
 
@@ -62,6 +63,25 @@ TEST_CASE("members compare by address and port in any order; weight 0 reads as 1
                     "target web.example is not an IP address (BIG-IP pool members need one)");
 }
 
+TEST_CASE("numbers out of BIG-IP's range read as such, never wrapped into it (found by fuzz/f5_answers)") {
+  auto member_of = [](const char* j) { return parse_member(bj::parse(j).as_object()); };
+  // A ratio of 2^32 read as 0, and matched nothing it should.
+  auto big = member_of(R"({"name":"10.0.0.1:80","address":"10.0.0.1","ratio":4294967296})");
+  REQUIRE(big);
+  CHECK(big->ratio == 0xffffffffu);
+  auto huge = member_of(R"({"name":"10.0.0.1:80","address":"10.0.0.1","ratio":18446744073709551615})");
+  REQUIRE(huge);
+  CHECK(huge->ratio == 0xffffffffu);
+  CHECK(diff_members(desired_members(std::vector<t>{{"10.0.0.1", 80, 1}}), {*big}).reweight.size() == 1);
+  // Ports past 65535, signs and spaces are no port (std::stoul took " -1").
+  for (const char* j : {R"({"name":"10.0.0.1:65536","address":"10.0.0.1"})", R"({"name":"10.0.0.1:4294967376","address":"10.0.0.1"})",
+                        R"({"name":"10.0.0.1: -1","address":"10.0.0.1"})", R"({"name":"10.0.0.1:","address":"10.0.0.1"})"})
+    CHECK_FALSE(member_of(j));
+  // The largest ordinal does not overflow the next one.
+  auto policy = bj::parse(R"({"rulesReference":{"items":[{"name":"a","ordinal":9223372036854775807},{"name":"b","ordinal":4}]}})").as_object();
+  CHECK(next_ordinal(policy) == 5);
+}
+
 TEST_CASE("a rule as BIG-IP answers it is compared on what interlook sets, hosts in any order and case") {
   settings s;
   s.partition = "P";
@@ -115,4 +135,13 @@ TEST_CASE("ownership: interlook's description, or Go interlook's first ones") {
   CHECK(same_reference("/Common/tcp ", "tcp"));
   CHECK(same_reference("/Common/tcp", "/Common/tcp"));
   CHECK_FALSE(same_reference("/Common/http", "tcp"));
+}
+
+TEST_CASE("a login answer's token is taken only if a header can carry it") {
+  CHECK(login_token(R"({"token":{"token":"ABC123","timeout":1200}})") == "ABC123");
+  CHECK(login_token(R"({"token":{"token":"ABC\r\nX-Evil: 1"}})").empty());
+  CHECK(login_token(R"({"token":{"token":"a b"}})").empty());
+  CHECK(login_token(R"({"token":{"token":""}})").empty());
+  CHECK(login_token(R"({"token":"ABC"})").empty());
+  CHECK(login_token("not json").empty());
 }

@@ -143,6 +143,11 @@ TEST_CASE("master CLI answers: show proc, show backend, show servers state") {
   CHECK(p.route() == "@!15281");
   CHECK_THROWS_WITH(parse_show_proc("Unknown command.\n", "/run/s.sock"),
                     doctest::Contains("/run/s.sock is not HAProxy's master CLI"));
+  // A master without a current worker (all old, or a reload under way) has
+  // no route; asking for one is an error, never a read past the list.
+  auto none = parse_show_proc("#<PID> <type> <reloads> <uptime> <version>\n1 master 0 0d 2.6\n# workers\n", "/run/m.sock");
+  CHECK(none.workers.empty());
+  CHECK_THROWS_WITH_AS(none.route(), "show proc lists no current worker", cli_error);
 
   CHECK(parse_show_backend("# name\nweb\ninterlook-x\n\n") == std::vector<std::string>{"web", "interlook-x"});
 

@@ -243,6 +243,33 @@ TEST_CASE("the LoadMaster's XML: entities, CDATA, the prolog; malformed answers 
   CHECK_THROWS(parse_xml("not xml"));
 }
 
+TEST_CASE("an answer counts as done only for a 2xx <Response stat=\"200\">; the LoadMaster's words are made safe for a log line") {
+  namespace kd = interlook::ext::lb::kemplm_detail;
+  auto ok = kd::success_of(200, R"(<Response stat="200" code="ok"><Success><Data><VS><Index>1</Index><VSAddress>2001:DB8::1</VSAddress>)"
+                                R"(<VSPort>443</VSPort><Rs><Addr>10.0.0.1</Addr><Port>80</Port></Rs></VS></Data></Success></Response>)",
+                           "listing", "/access/listvs");
+  auto listed = kd::listed_services(ok);
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].address == "2001:db8::1");
+  REQUIRE(listed[0].real_servers.size() == 1);
+  CHECK(listed[0].real_servers[0].weight == 1000);  // absent: the LoadMaster's default
+  auto error = [](unsigned status, const std::string& body) -> std::string {
+    try {
+      kd::success_of(status, body, "adding", "/access/addrs");
+    } catch (const kd::kemp_error& e) {
+      return e.what();
+    }
+    return "done";
+  };
+  CHECK(error(500, R"(<Response stat="200" code="ok"><Success/></Response>)") == "adding: ok (stat 200, HTTP 500, /access/addrs)");
+  CHECK(error(200, R"(<Response code="ok"><Success/></Response>)") == "adding: ok (stat missing, HTTP 200, /access/addrs)");
+  // Found by fuzz/kemp_answers: a NUL or a newline in <Error> went into the
+  // message as it was (cutting it short, or forging a log line).
+  CHECK(error(200, std::string(R"(<Response stat="422"><Error>Unknown)") + '\0' + "\nVS</Error></Response>") ==
+        "adding: Unknown  VS (stat 422, HTTP 200, /access/addrs)");
+  CHECK(error(200, R"(<Response stat="422"><Error>)" + std::string(300, 'x') + "</Error></Response>").size() < 260);
+}
+
 TEST_CASE("configuration: credentials are required") {
   auto c = base_config("https://lm.example.com");
   c.username.clear();

@@ -73,6 +73,19 @@ TEST_CASE("decoding errors name the path of the bad value") {
   CHECK(decode_error(R"j({"metadata":{"name":"web"},"spec":{"ports":[{"port":70000}]}})j", 0) == "spec.ports[0].port: port 70000 is out of range");
 }
 
+TEST_CASE("a Service's name and namespace must be DNS labels (the entry name is name.namespace)") {
+  // Found by fuzz/kubernetes_answers: a Service without a name became the
+  // entry ".default", which refresh look-ups could not map back.
+  CHECK(decode_error(R"j({"metadata":{"namespace":"default"},"spec":{}})j", 0) == "metadata.name: missing");
+  CHECK(decode_error(R"j({"metadata":{"name":"a.b","namespace":"default"},"spec":{}})j", 0) ==
+        "metadata.name: \"a.b\" is not a DNS label (at most 63 of a-z, 0-9 and -)");
+  CHECK(decode_error(R"j({"metadata":{"name":"web"},"spec":{}})j", 0) ==
+        "metadata.namespace: \"\" is not a DNS label (at most 63 of a-z, 0-9 and -)");
+  CHECK(decode_error(R"j({"metadata":{"name":"Web","namespace":"default"}})j", 0).starts_with("metadata.name: \"Web\""));
+  CHECK(decode_error(R"j({"metadata":{"name":"web-2","namespace":"shop-eu"}})j", 0) == "no error");
+  CHECK(decode_error(R"j({"metadata":{"namespace":"default"}})j", 2) == "metadata.name: missing");
+}
+
 TEST_CASE("EndpointSlices and Nodes decode") {
   auto s = decode_endpoint_slice(j(R"j({"metadata":{"name":"web-x1","namespace":"default","labels":{"kubernetes.io/service-name":"web"}},
     "addressType":"IPv4","endpoints":[

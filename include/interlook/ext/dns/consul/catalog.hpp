@@ -283,6 +283,27 @@ inline std::string txn_body(const std::vector<txn_op>& ops, std::size_t begin, s
 
 // ---- names -----------------------------------------------------------------------
 
+// What a rolled-back transaction of ops[begin, end) did, from the answer's
+// Errors (each names its operation by index within the transaction);
+// `fallback` describes the failure when the answer lists none.
+inline std::string rollback_text(std::string_view body, const std::vector<txn_op>& ops, std::size_t begin,
+                                 std::size_t end, std::string_view fallback) {
+  auto errors = parse_txn_errors(body);
+  if (errors.empty()) return "Consul rolled the transaction back: " + std::string(fallback);
+  std::string text = "Consul rolled the transaction back, nothing changed:";
+  bool denied = false, stale = false;
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    const auto& err = errors[i];
+    std::string node = err.op_index < end - begin ? ops[begin + err.op_index].node : std::string("?");
+    text += (i ? "; " : " ") + ("node " + node + ": " + err.what);
+    denied = denied || err.what.find("ermission denied") != std::string::npos;
+    stale = stale || err.what.find("index is stale") != std::string::npos;
+  }
+  if (denied) text += " (the ACL token needs node:write and service:write on the alias names)";
+  if (stale) text += " (someone else changed or created the node since it was read; retried)";
+  return text;
+}
+
 // An alias as a Consul node name: lower case, no trailing dot, DNS labels of
 // letters, digits, '-' and '_' (1..63 bytes each, 253 in all). nullopt and a
 // reason otherwise.
@@ -319,6 +340,10 @@ inline std::optional<std::string> node_name(std::string_view alias, std::string&
       why = "DNS alias \"" + std::string(alias) + "\" has a label longer than 63 characters";
       return std::nullopt;
     }
+  }
+  if (label == 0) {  // "a.." less its root dot
+    why = "DNS alias \"" + std::string(alias) + "\" has an empty label";
+    return std::nullopt;
   }
   return n;
 }

@@ -415,21 +415,7 @@ class consul {
 
   std::string describe_rollback(const http::error& e, const std::vector<txn_op>& ops, std::size_t begin,
                                 std::size_t end) const {
-    auto errors = consul_detail::parse_txn_errors(e.body());
-    if (errors.empty()) return std::string("Consul rolled the transaction back: ") + e.what();
-    std::string text = "Consul rolled the transaction back, nothing changed:";
-    bool denied = false, stale = false;
-    for (std::size_t i = 0; i < errors.size(); ++i) {
-      const auto& err = errors[i];
-      std::string node = begin + err.op_index < end ? ops[begin + err.op_index].node : std::string("?");
-      text += (i ? "; " : " ") + ("node " + node + ": " + err.what);
-      denied = denied || err.what.find("Permission denied") != std::string::npos ||
-               err.what.find("ermission denied") != std::string::npos;
-      stale = stale || err.what.find("index is stale") != std::string::npos;
-    }
-    if (denied) text += " (the ACL token needs node:write and service:write on the alias names)";
-    if (stale) text += " (someone else changed or created the node since it was read; retried)";
-    return text;
+    return consul_detail::rollback_text(e.body(), ops, begin, end, e.what());
   }
 
   std::string describe_failure(const std::exception& e) const {

@@ -19,6 +19,7 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -144,7 +145,13 @@ class zone_view {
       };
       rrset r;
       r.type = str("type");
-      if (auto t = s.find("ttl"); t != s.end() && t->value().is_number()) r.ttl = t->value().to_number<std::uint32_t>();
+      if (auto t = s.find("ttl"); t != s.end() && !t->value().is_null()) {
+        const auto& tv = t->value();
+        if (tv.is_uint64() && tv.get_uint64() <= 0xffffffffu) r.ttl = static_cast<std::uint32_t>(tv.get_uint64());
+        else if (tv.is_int64() && tv.get_int64() >= 0 && tv.get_int64() <= 0xffffffff) r.ttl = static_cast<std::uint32_t>(tv.get_int64());
+        else throw bad_reply("the zone's " + r.type + " RRset of " + str("name") + " has a ttl that is not a 32-bit count (" +
+                             boost::json::serialize(tv) + ")");
+      }
       if (auto rec = s.find("records"); rec != s.end() && rec->value().is_array())
         for (const auto& x : rec->value().get_array())
           if (x.is_object())
@@ -154,6 +161,9 @@ class zone_view {
       std::string name = canonical(str("name"));
       auto& nr = z.names_[name];
       nr.name = name;
+      // PowerDNS has one RRset per name and type; an answer with two is not
+      // one to act on (which would be the truth?).
+      if (nr.sets.count(r.type)) throw bad_reply("the zone lists the " + r.type + " RRset of " + name + " twice");
       if (r.type == "TXT")
         for (const auto& c : r.contents) z.owners_[txt_text(c)].insert(name);
       nr.sets[r.type] = std::move(r);

@@ -123,6 +123,73 @@ inline std::string tsig_error_text(unsigned e) {
   return "TSIG error " + std::to_string(e);
 }
 
+// The HMAC's length for an algorithm as ldns names it.
+inline std::size_t digest_size(const std::string& algorithm) {
+  if (algorithm == "hmac-sha512.") return 64;
+  if (algorithm == "hmac-sha1.") return 20;
+  return 32;  // hmac-sha256
+}
+
+// An answer's wire form as a packet: a message of the server's that parses,
+// is a response (QR) and carries the request's id. Throws network_error.
+inline pkt_ptr parse_reply(const std::vector<std::uint8_t>& reply, std::uint16_t request_id) {
+  ldns_pkt* raw = nullptr;
+  if (ldns_wire2pkt(&raw, reply.data(), reply.size()) != LDNS_STATUS_OK || !raw)
+    throw network_error("the server sent a malformed message");
+  pkt_ptr p(raw);
+  if (ldns_pkt_id(p.get()) != request_id || !ldns_pkt_qr(p.get()))
+    throw network_error("the server answered another request (id mismatch)");
+  return p;
+}
+
+// Checks an answer's TSIG: present, no TSIG error, a full MAC that verifies
+// with `key` after `prior_mac` (the request's, or in a zone transfer the
+// previous message's; RFC 8945 5.3.1). Throws answer_error.
+inline void check_tsig(ldns_pkt* answer, const std::vector<std::uint8_t>& wire, const tsig_key& key, const ldns_rdf* prior_mac,
+                       bool timers_only) {
+  auto rcode = static_cast<unsigned>(ldns_pkt_get_rcode(answer));
+  const ldns_rr* tsig = ldns_pkt_tsig(answer);
+  if (!tsig || ldns_rr_rd_count(tsig) < 7)
+    throw answer_error("the answer is not signed (" + rcode_text(rcode) + ")", rcode, 0);
+  const ldns_rdf* error = ldns_rr_rdf(tsig, 5);
+  unsigned tsig_error = 0;
+  if (error && ldns_rdf_size(error) == 2) tsig_error = (ldns_rdf_data(error)[0] << 8) | ldns_rdf_data(error)[1];
+  if (tsig_error != 0)
+    throw answer_error("the server rejected TSIG key " + key.name + ": " + rcode_text(rcode) + "/" + tsig_error_text(tsig_error),
+                       rcode, tsig_error);
+  // A full-length MAC only (ldns verifies no truncated MAC anyway): then
+  // the message less its TSIG record, plus the prior MAC, fits the
+  // 65535-byte buffer ldns verifies in.
+  const ldns_rdf* mac = ldns_rr_rdf(tsig, 3);
+  auto full = 2 + digest_size(key.algorithm);
+  if (!mac || ldns_rdf_size(mac) != full || !prior_mac || ldns_rdf_size(prior_mac) != full)
+    throw answer_error("the answer's TSIG MAC is not a full " + key.algorithm + " MAC", rcode, 0);
+  if (!ldns_pkt_tsig_verify_next(answer, wire.data(), wire.size(), key.name.c_str(), key.secret.c_str(), prior_mac,
+                                 timers_only ? 1 : 0))
+    throw answer_error("the answer's TSIG does not verify with key " + key.name, rcode, 0);
+}
+
+// One message of a zone transfer, its TSIG checked: calls on_rr for each of
+// its records up to the closing SOA (the opening SOA included) and returns
+// true when that closing SOA came. `soas` counts the SOAs seen so far.
+// Throws answer_error for a refusal or a transfer that does not open with
+// the SOA.
+inline bool take_transfer_message(const ldns_pkt* answer, std::size_t& soas, const std::function<void(const ldns_rr*)>& on_rr) {
+  auto rcode = static_cast<unsigned>(ldns_pkt_get_rcode(answer));
+  if (rcode != LDNS_RCODE_NOERROR) throw answer_error("zone transfer refused: " + rcode_text(rcode), rcode, 0);
+  const ldns_rr_list* rrs = ldns_pkt_answer(answer);
+  for (std::size_t i = 0; i < ldns_rr_list_rr_count(rrs); ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(rrs, i);
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
+      if (++soas == 2) return true;
+    } else if (soas == 0) {
+      throw answer_error("the zone transfer does not start with the SOA", rcode, 0);
+    }
+    on_rr(rr);
+  }
+  return false;
+}
+
 class dns_client {
  public:
   using clock = std::chrono::steady_clock;
@@ -160,6 +227,9 @@ class dns_client {
     return answer;
   }
 
+  // Far above any zone interlook's names live in, far below what fills memory.
+  static constexpr std::size_t max_transfer_records = 2'000'000;
+
   // AXFR of `zone`: calls on_rr for every record, the SOA first, the closing
   // SOA left out. Each message's TSIG is verified (RFC 8945 5.3.1: the
   // first against the request's MAC, each next one against the previous
@@ -169,7 +239,13 @@ class dns_client {
     auto wire = sign(request.get());
     rdf_ptr prior(ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(request.get()), 3)));
     auto reply = send_and_read_first(wire);
-    std::size_t soas = 0;
+    std::size_t soas = 0, records = 0;
+    // A server that never ends the transfer must not fill the memory.
+    std::function<void(const ldns_rr*)> counted = [&](const ldns_rr* rr) {
+      if (++records > max_transfer_records)
+        throw answer_error("the zone transfer exceeds " + std::to_string(max_transfer_records) + " records", 0, 0);
+      on_rr(rr);
+    };
     for (bool first = true;; first = false) {
       auto answer = parse(reply, request.get());
       auto rcode = static_cast<unsigned>(ldns_pkt_get_rcode(answer.get()));
@@ -179,20 +255,11 @@ class dns_client {
                            rcode, 0);
       verify(answer.get(), reply, prior.get(), !first);
       prior.reset(ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(answer.get()), 3)));
-      if (rcode != LDNS_RCODE_NOERROR) {
+      try {
+        if (take_transfer_message(answer.get(), soas, counted)) return;
+      } catch (const answer_error&) {
         close();  // the server may still be sending
-        throw answer_error("zone transfer refused: " + rcode_text(rcode), rcode, 0);
-      }
-      const ldns_rr_list* rrs = ldns_pkt_answer(answer.get());
-      for (std::size_t i = 0; i < ldns_rr_list_rr_count(rrs); ++i) {
-        const ldns_rr* rr = ldns_rr_list_rr(rrs, i);
-        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
-          if (++soas == 2) return;
-        } else if (soas == 0) {
-          close();
-          throw answer_error("the zone transfer does not start with the SOA", rcode, 0);
-        }
-        on_rr(rr);
+        throw;
       }
       reply = read_message(clock::now() + timeout_);
     }
@@ -227,41 +294,16 @@ class dns_client {
   }
 
   pkt_ptr parse(const std::vector<std::uint8_t>& reply, const ldns_pkt* request) {
-    ldns_pkt* raw = nullptr;
-    if (ldns_wire2pkt(&raw, reply.data(), reply.size()) != LDNS_STATUS_OK || !raw) {
+    try {
+      return parse_reply(reply, ldns_pkt_id(request));
+    } catch (const network_error&) {
       close();
-      throw network_error("the server sent a malformed message");
+      throw;
     }
-    pkt_ptr p(raw);
-    if (ldns_pkt_id(p.get()) != ldns_pkt_id(request) || !ldns_pkt_qr(p.get())) {
-      close();
-      throw network_error("the server answered another request (id mismatch)");
-    }
-    return p;
   }
 
-  // Checks the answer's TSIG: present, no TSIG error, MAC right.
   void verify(ldns_pkt* answer, const std::vector<std::uint8_t>& wire, const ldns_rdf* prior_mac, bool timers_only) {
-    auto rcode = static_cast<unsigned>(ldns_pkt_get_rcode(answer));
-    const ldns_rr* tsig = ldns_pkt_tsig(answer);
-    if (!tsig || ldns_rr_rd_count(tsig) < 7)
-      throw answer_error("the answer is not signed (" + rcode_text(rcode) + ")", rcode, 0);
-    const ldns_rdf* error = ldns_rr_rdf(tsig, 5);
-    unsigned tsig_error = 0;
-    if (error && ldns_rdf_size(error) == 2) tsig_error = (ldns_rdf_data(error)[0] << 8) | ldns_rdf_data(error)[1];
-    if (tsig_error != 0)
-      throw answer_error("the server rejected TSIG key " + key_.name + ": " + rcode_text(rcode) + "/" +
-                             tsig_error_text(tsig_error),
-                         rcode, tsig_error);
-    // A full-length MAC only (ldns verifies no truncated MAC anyway): then
-    // the message less its TSIG record, plus the prior MAC, fits the
-    // 65535-byte buffer ldns verifies in.
-    const ldns_rdf* mac = ldns_rr_rdf(tsig, 3);
-    if (!mac || ldns_rdf_size(mac) != 2 + digest_size() || !prior_mac || ldns_rdf_size(prior_mac) != 2 + digest_size())
-      throw answer_error("the answer's TSIG MAC is not a full " + key_.algorithm + " MAC", rcode, 0);
-    if (!ldns_pkt_tsig_verify_next(answer, wire.data(), wire.size(), key_.name.c_str(), key_.secret.c_str(), prior_mac,
-                                   timers_only ? 1 : 0))
-      throw answer_error("the answer's TSIG does not verify with key " + key_.name, rcode, 0);
+    check_tsig(answer, wire, key_, prior_mac, timers_only);
   }
 
   // Sends one request; on a kept connection that the server closed before
@@ -284,13 +326,8 @@ class dns_client {
     }
   }
 
-  struct closed_early {};
+  struct closed_early {};  // the peer closed before any byte of the answer
 
-  std::size_t digest_size() const {
-    if (key_.algorithm == "hmac-sha512.") return 64;
-    if (key_.algorithm == "hmac-sha1.") return 20;
-    return 32;  // hmac-sha256
-  }  // the peer closed before any byte of the answer
 
   void connect(clock::time_point deadline) {
     addrinfo hints{};

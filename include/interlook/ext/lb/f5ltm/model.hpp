@@ -23,6 +23,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <charconv>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -198,7 +200,8 @@ inline std::int64_t number(const json::object& o, std::string_view key, std::int
   auto it = o.find(key);
   if (it == o.end()) return fallback;
   if (it->value().is_int64()) return it->value().get_int64();
-  if (it->value().is_uint64()) return static_cast<std::int64_t>(it->value().get_uint64());
+  if (it->value().is_uint64())
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(it->value().get_uint64(), std::numeric_limits<std::int64_t>::max()));
   if (it->value().is_string()) {  // some versions answer numbers as strings
     try {
       return std::stoll(std::string(it->value().get_string()));
@@ -259,16 +262,16 @@ inline std::optional<member> parse_member(const json::object& item) {
   if (!ip || name.empty()) return std::nullopt;
   auto sep = ip->v6 ? name.rfind('.') : name.rfind(':');
   if (sep == std::string::npos) return std::nullopt;
+  std::string_view digits = std::string_view(name).substr(sep + 1);
   std::uint32_t port = 0;
-  try {
-    port = static_cast<std::uint32_t>(std::stoul(name.substr(sep + 1)));
-  } catch (...) {
-    return std::nullopt;
-  }
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port > 65535) return std::nullopt;
   member m;
   m.at = endpoint{ip->str(), port, ip->v6};
+  // Out of BIG-IP's range (1..65535) reads as such, never wrapped into it:
+  // it then differs from what interlook wants and is rewritten.
   auto ratio = number(item, "ratio", 1);
-  m.ratio = ratio <= 0 ? 1 : static_cast<std::uint32_t>(ratio);
+  m.ratio = ratio <= 0 ? 1 : static_cast<std::uint32_t>(std::min<std::int64_t>(ratio, 0xffffffff));
   m.path = str(item, "fullPath");
   if (m.path.empty()) m.path = full_path(str(item, "partition").empty() ? "Common" : str(item, "partition"), name);
   return m;
@@ -472,7 +475,10 @@ inline std::map<std::string, json::object> rules_of(const json::object& policy) 
 
 inline std::int64_t next_ordinal(const json::object& policy) {
   std::int64_t next = 0;
-  for (const auto& r : items(policy, "rulesReference")) next = std::max(next, number(r, "ordinal", 0) + 1);
+  for (const auto& r : items(policy, "rulesReference")) {
+    auto o = number(r, "ordinal", 0);
+    if (o < std::numeric_limits<std::int64_t>::max()) next = std::max(next, o + 1);
+  }
   return next;
 }
 

@@ -79,6 +79,24 @@ inline std::string f5_message(const std::string& body) {
   return http::detail::excerpt(body);
 }
 
+// The token of a login answer ({"token":{"token":"..."}}), or "" when it has
+// none that can go in a header (visible ASCII only: a CR or LF would end
+// the header line it is sent in).
+inline std::string login_token(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return {};
+  auto t = v.get_object().find("token");
+  if (t == v.get_object().end() || !t->value().is_object()) return {};
+  auto& to = t->value().get_object();
+  auto s = to.find("token");
+  if (s == to.end() || !s->value().is_string()) return {};
+  std::string token(s->value().get_string());
+  for (char c : token)
+    if (c <= ' ' || c > '~') return {};
+  return token;
+}
+
 class session {
  public:
   struct call {
@@ -217,16 +235,8 @@ class session {
     }
     if (r.status >= 400)
       throw f5_error(what + ": " + f5_message(r.body) + " (HTTP " + std::to_string(r.status) + ")", r.status);
-    boost::system::error_code ec;
-    auto v = boost::json::parse(r.body, ec);
-    std::string token;
-    if (!ec && v.is_object()) {
-      if (auto t = v.get_object().find("token"); t != v.get_object().end() && t->value().is_object()) {
-        auto& to = t->value().get_object();
-        if (auto s = to.find("token"); s != to.end() && s->value().is_string()) token = std::string(s->value().get_string());
-      }
-    }
-    if (token.empty()) throw std::runtime_error(what + ": the answer carries no token.token");
+    std::string token = login_token(r.body);
+    if (token.empty()) throw std::runtime_error(what + ": the answer carries no usable token.token (visible ASCII)");
     token_ = std::move(token);
     client_.set_header("X-F5-Auth-Token", token_, true);
     ++generation_;

@@ -40,6 +40,9 @@ class master_cli {
  public:
   using clock = std::chrono::steady_clock;
 
+  // `show servers state` of 100,000 servers is about 20 MiB.
+  static constexpr std::size_t max_answer_bytes = std::size_t{256} << 20;
+
   master_cli(std::string path, duration timeout) : path_(std::move(path)), timeout_(timeout) {}
 
   const std::string& path() const noexcept { return path_; }
@@ -85,6 +88,9 @@ class master_cli {
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n > 0) {
         answer.append(buf, static_cast<std::size_t>(n));
+        if (answer.size() > max_answer_bytes)
+          throw cli_error("master socket " + path_ + ": the answer to \"" + std::string(command.substr(0, 60)) +
+                          "\" exceeds " + std::to_string(max_answer_bytes >> 20) + " MiB");
         continue;
       }
       if (n == 0) return answer;
@@ -170,7 +176,10 @@ struct process_list {
   std::vector<long> old_workers;  // still finishing their connections
 
   // The worker that serves the current configuration, as "@!<pid>".
-  std::string route() const { return "@!" + std::to_string(workers.front()); }
+  std::string route() const {
+    if (workers.empty()) throw cli_error("show proc lists no current worker");
+    return "@!" + std::to_string(workers.front());
+  }
 };
 
 inline process_list parse_show_proc(std::string_view text, const std::string& socket) {

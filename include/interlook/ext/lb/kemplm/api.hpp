@@ -100,6 +100,55 @@ inline virtual_service parse_vs(const xml_element& e) {
   return v;
 }
 
+// The <Success> element of a command's answer (empty when it has none), or
+// kemp_error: a command worked only when the HTTP status is 2xx and the
+// answer is <Response stat="200">. `where` is the command's path.
+inline xml_element success_of(unsigned http_status, std::string_view body, const std::string& what, const std::string& where) {
+  std::optional<xml_element> doc;
+  try {
+    doc = parse_xml(body);
+  } catch (const std::exception&) {
+  }
+  if (!doc || !xml_element::same_name(doc->name, "Response")) {
+    if (http_status == 401)
+      throw kemp_error(what + ": the LoadMaster refused the credentials (HTTP 401, " + where + ")", 401);
+    throw kemp_error(what + ": the answer is not the LoadMaster's XML (HTTP " + std::to_string(http_status) + ", " + where +
+                         "): " + http::detail::excerpt(body),
+                     http_status);
+  }
+  unsigned stat = to_number(doc->attribute("stat"), 0);
+  if (stat == 200 && http_status >= 200 && http_status < 300) {
+    if (const auto* ok = doc->child("Success")) return *ok;
+    return xml_element{};
+  }
+  // The LoadMaster's words go into logs: control bytes (a NUL, a newline
+  // forging a log line) are blanked and the length bounded.
+  std::string text = http::detail::excerpt(doc->child_text("Error"));
+  if (text.empty()) text = http::detail::excerpt(doc->attribute("code"));
+  if (text.empty()) text = "failed";
+  throw kemp_error(what + ": " + text + " (stat " + (stat ? std::to_string(stat) : std::string("missing")) +
+                       (http_status != stat ? ", HTTP " + std::to_string(http_status) : std::string()) + ", " + where + ")",
+                   stat ? stat : http_status);
+}
+
+// The virtual services of a listvs answer's <Success>.
+inline std::vector<virtual_service> listed_services(const xml_element& ok) {
+  std::vector<virtual_service> out;
+  const xml_element* data = ok.child("Data");
+  if (!data) return out;
+  for (const auto* vs : data->all("VS")) out.push_back(parse_vs(*vs));
+  return out;
+}
+
+// The virtual service of a showvs answer's <Success>, nullopt without one.
+// Some versions wrap the service in <VS>, others put its fields in <Data>.
+inline std::optional<virtual_service> shown_service(const xml_element& ok) {
+  const xml_element* data = ok.child("Data");
+  if (!data) return std::nullopt;
+  if (const auto* inner = data->child("VS")) return parse_vs(*inner);
+  return parse_vs(*data);
+}
+
 struct api_options {
   std::string endpoint;  // https://loadmaster.example.com
   std::string username;
@@ -141,41 +190,16 @@ class api {
     } catch (const http::error& e) {
       throw std::runtime_error(what + ": " + e.what());
     }
-    std::string where = "/access/" + cmd;
-    std::optional<xml_element> doc;
-    try {
-      doc = parse_xml(r.body);
-    } catch (const std::exception&) {
-    }
-    if (!doc || !xml_element::same_name(doc->name, "Response")) {
-      if (r.status == 401)
-        throw kemp_error(what + ": the LoadMaster refused the credentials (HTTP 401, " + where + ")", 401);
-      throw kemp_error(what + ": the answer is not the LoadMaster's XML (HTTP " + std::to_string(r.status) + ", " +
-                           where + "): " + http::detail::excerpt(r.body),
-                       r.status);
-    }
-    unsigned stat = to_number(doc->attribute("stat"), 0);
-    if (stat == 200 && r.status >= 200 && r.status < 300) {
-      if (const auto* ok = doc->child("Success")) co_return *ok;
-      co_return xml_element{};
-    }
-    std::string text = doc->child_text("Error");
-    if (text.empty()) text = doc->attribute("code");
-    if (text.empty()) text = "failed";
-    throw kemp_error(what + ": " + text + " (stat " + (stat ? std::to_string(stat) : std::string("missing")) +
-                         (static_cast<unsigned>(r.status) != stat ? ", HTTP " + std::to_string(r.status) : std::string()) +
-                         ", " + where + ")",
-                     stat ? stat : r.status);
+    // An answer that is not the LoadMaster's XML goes into the error as an
+    // excerpt; a proxy's error page may echo the request's URL (the API key).
+    http::detail::scrub(r.body, {opts_.api_key, opts_.password});
+    co_return success_of(r.status, r.body, what, "/access/" + cmd);
   }
 
   // Every virtual service, with its real servers when the answer lists them.
   boost::asio::awaitable<std::vector<virtual_service>> list() {
     auto ok = co_await command("listvs", {}, "listing virtual services");
-    std::vector<virtual_service> out;
-    const xml_element* data = ok.child("Data");
-    if (!data) co_return out;
-    for (const auto* vs : data->all("VS")) out.push_back(parse_vs(*vs));
-    co_return out;
+    co_return listed_services(ok);
   }
 
   // One virtual service with its real servers; nullopt when there is none.
@@ -187,11 +211,7 @@ class api {
       if (e.stat() != 422) throw;  // 422: "Unknown VS" (Go interlook read it so too)
     }
     if (!ok) co_return std::nullopt;
-    const xml_element* data = ok->child("Data");
-    if (!data) co_return std::nullopt;
-    // Some versions wrap the service in <VS>, others put its fields in <Data>.
-    if (const auto* inner = data->child("VS")) co_return parse_vs(*inner);
-    co_return parse_vs(*data);
+    co_return shown_service(*ok);
   }
 
  private:

@@ -165,6 +165,7 @@ inline object_meta decode_meta(const boost::json::object& o) {
   if (!v) throw json_error("metadata", "missing");
   const auto& md = jr::object(*v, "metadata");
   m.name = jr::string(md, "name", "metadata");
+  if (m.name.empty()) throw json_error("metadata.name", "missing");
   m.ns = jr::string(md, "namespace", "metadata");
   m.resource_version = jr::string(md, "resourceVersion", "metadata");
   m.uid = jr::string(md, "uid", "metadata");
@@ -187,6 +188,17 @@ inline std::string object_key_of(const boost::json::value& v) {
   std::string name = str("name"), ns = str("namespace");
   return ns.empty() ? name : ns + "/" + name;
 }
+
+namespace detail {
+// A Service's name (RFC 1035 label) or namespace (RFC 1123 label): at most 63
+// of [a-z0-9-]. The provider names the service "<name>.<namespace>" and finds
+// the Service again from that name, so neither part may hold a dot.
+inline void check_dns_label(const std::string& value, std::string_view path) {
+  bool ok = !value.empty() && value.size() <= 63 && value.front() != '-' && value.back() != '-';
+  for (char c : value) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  if (!ok) throw json_error(std::string(path), "\"" + value + "\" is not a DNS label (at most 63 of a-z, 0-9 and -)");
+}
+}  // namespace detail
 
 inline service_object decode_service(const boost::json::value& v) {
   namespace jr = interlook::json_read;
@@ -241,6 +253,8 @@ inline service_object decode_service(const boost::json::value& v) {
       }
     }
   }
+  detail::check_dns_label(s.meta.name, "metadata.name");
+  detail::check_dns_label(s.meta.ns, "metadata.namespace");
   return s;
 }
 

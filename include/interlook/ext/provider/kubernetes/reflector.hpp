@@ -199,104 +199,42 @@ class reflector {
     }
   }
 
- private:
-  std::chrono::seconds watch_cap() {
-    // Spread the watches' ends (client-go picks 5-10 minutes).
-    seed_ = seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    auto cap = s_.max_watch.count();
-    return std::chrono::seconds(cap + static_cast<long>((seed_ >> 33) % static_cast<std::uint64_t>(std::max<long>(1, cap))));
-  }
-
-  std::chrono::nanoseconds backoff(unsigned failures) {
-    auto d = s_.backoff_initial;
-    for (unsigned i = 1; i < failures && d < s_.backoff_max; ++i) d *= 2;
-    d = std::min(d, s_.backoff_max);
-    seed_ = seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    auto jitter = static_cast<long>((seed_ >> 33) % 1000) - 500;  // +-10%
-    return d + d * jitter / 5000;
-  }
-
-  std::string with_selector(std::string q) const {
-    if (!s_.selector.empty()) q += "&labelSelector=" + query_escape(s_.selector);
-    return q;
-  }
-
-  std::string watch_target(std::chrono::seconds timeout) const {
-    return with_selector(s_.path + "?watch=1&resourceVersion=" + query_escape(rv_) + "&allowWatchBookmarks=true&timeoutSeconds=" +
-                         std::to_string(timeout.count()));
-  }
-
-  static std::string describe(const boost::json::value& item, std::size_t i) {
-    auto k = object_key_of(item);
-    return k.empty() ? "item " + std::to_string(i) : k;
-  }
-
-  // Decodes an object, logging a failure once per object and message.
-  std::optional<T> decode(const boost::json::value& v, const std::string& where) {
-    try {
-      return decoder<T>::decode(v);
-    } catch (const json_error& e) {
-      std::string msg = s_.kind + " " + where + ": " + e.what();
-      if (bad_objects_[where] != msg) {
-        bad_objects_[where] = msg;
-        hooks_.log(log_level::error, msg + "; keeping its previous version");
-      }
-      return std::nullopt;
-    }
-  }
-
-  asio::awaitable<void> list(http::client& api) {
-    std::map<std::string, T> fresh;
-    std::string list_rv, cont;
-    bool first = true;
-    do {
-      std::string target = with_selector(s_.path + "?limit=" + std::to_string(s_.page_size));
-      if (!cont.empty()) target += "&continue=" + query_escape(cont);
-      auto r = co_await api.request(http::request::get(target));
-      boost::json::error_code ec;
-      auto doc = boost::json::parse(r.body, ec);
-      if (ec) throw json_error(s_.resource + " list", "malformed JSON: " + ec.message());
-      namespace jr = interlook::json_read;
-      const auto& o = jr::object(doc, "");
-      const auto* md_v = jr::find(o, "metadata");
-      if (!md_v) throw json_error("metadata", "missing");
-      const auto& md = jr::object(*md_v, "metadata");
-      if (first) list_rv = jr::string(md, "resourceVersion", "metadata");
-      if (list_rv.empty()) throw json_error("metadata.resourceVersion", "missing");
-      first = false;
-      cont = jr::string(md, "continue", "metadata");
-      if (const auto* items_v = jr::find(o, "items")) {
-        const auto& items = jr::array(*items_v, "items");
-        for (std::size_t i = 0; i < items.size(); ++i) {
-          auto where = describe(items[i], i);
-          auto obj = decode(items[i], where);
-          if (obj) {
-            auto k = obj->meta.key();
-            fresh.insert_or_assign(std::move(k), std::move(*obj));
-          } else if (auto it = store_.find(where); it != store_.end()) {
-            fresh.insert_or_assign(where, it->second);
-          }
+  // One page of a list: its objects go into `fresh` (one that does not
+  // decode keeps its previous version), the first page's resourceVersion
+  // into `list_rv`. Returns the continue token ("" on the last page).
+  // Throws json_error for a page that does not decode.
+  std::string take_page(std::string_view body, std::map<std::string, T>& fresh, std::string& list_rv, bool first) {
+    boost::json::error_code ec;
+    auto doc = boost::json::parse(body, ec);
+    if (ec) throw json_error(s_.resource + " list", "malformed JSON: " + ec.message());
+    namespace jr = interlook::json_read;
+    const auto& o = jr::object(doc, "");
+    const auto* md_v = jr::find(o, "metadata");
+    if (!md_v) throw json_error("metadata", "missing");
+    const auto& md = jr::object(*md_v, "metadata");
+    if (first) list_rv = jr::string(md, "resourceVersion", "metadata");
+    if (list_rv.empty()) throw json_error("metadata.resourceVersion", "missing");
+    auto cont = jr::string(md, "continue", "metadata");
+    if (const auto* items_v = jr::find(o, "items")) {
+      const auto& items = jr::array(*items_v, "items");
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        auto where = describe(items[i], i);
+        auto obj = decode(items[i], where);
+        if (obj) {
+          auto k = obj->meta.key();
+          fresh.insert_or_assign(std::move(k), std::move(*obj));
+        } else if (auto it = store_.find(where); it != store_.end()) {
+          fresh.insert_or_assign(where, it->second);
         }
       }
-    } while (!cont.empty());
-    ++lists_;
-    // Reconcile: what the list lacks was deleted meanwhile.
-    std::map<std::string, T> old = std::move(store_);
-    store_ = std::move(fresh);
-    rv_ = list_rv;
-    for (auto& [k, before] : old) {
-      auto it = store_.find(k);
-      if (it == store_.end()) hooks_.changed(&before, nullptr);
-      else if (!(it->second == before)) hooks_.changed(&before, &it->second);
     }
-    for (auto& [k, after] : store_)
-      if (!old.count(k)) hooks_.changed(nullptr, &after);
-    synced_ = true;
-    failing_ = false;
-    hooks_.listed();
+    return cont;
   }
 
-  // One watch event. Returns false to end the stream (gone: 410).
+  // One line of a watch stream (the watch loop feeds them; public for the
+  // fuzz target and tests). Returns false to end the stream (gone: 410).
+  // Throws json_error for a line that does not decode, http::error for an
+  // ERROR event other than 410.
   bool on_line(std::string_view line, bool& gone) {
     if (line.empty()) return true;
     ++lines_;
@@ -356,6 +294,81 @@ class reflector {
     }
     hooks_.settled();
     return true;
+  }
+
+
+ private:
+  std::chrono::seconds watch_cap() {
+    // Spread the watches' ends (client-go picks 5-10 minutes).
+    seed_ = seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    auto cap = s_.max_watch.count();
+    return std::chrono::seconds(cap + static_cast<long>((seed_ >> 33) % static_cast<std::uint64_t>(std::max<long>(1, cap))));
+  }
+
+  std::chrono::nanoseconds backoff(unsigned failures) {
+    auto d = s_.backoff_initial;
+    for (unsigned i = 1; i < failures && d < s_.backoff_max; ++i) d *= 2;
+    d = std::min(d, s_.backoff_max);
+    seed_ = seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    auto jitter = static_cast<long>((seed_ >> 33) % 1000) - 500;  // +-10%
+    return d + d * jitter / 5000;
+  }
+
+  std::string with_selector(std::string q) const {
+    if (!s_.selector.empty()) q += "&labelSelector=" + query_escape(s_.selector);
+    return q;
+  }
+
+  std::string watch_target(std::chrono::seconds timeout) const {
+    return with_selector(s_.path + "?watch=1&resourceVersion=" + query_escape(rv_) + "&allowWatchBookmarks=true&timeoutSeconds=" +
+                         std::to_string(timeout.count()));
+  }
+
+  static std::string describe(const boost::json::value& item, std::size_t i) {
+    auto k = object_key_of(item);
+    return k.empty() ? "item " + std::to_string(i) : k;
+  }
+
+  // Decodes an object, logging a failure once per object and message.
+  std::optional<T> decode(const boost::json::value& v, const std::string& where) {
+    try {
+      return decoder<T>::decode(v);
+    } catch (const json_error& e) {
+      std::string msg = s_.kind + " " + where + ": " + e.what();
+      if (bad_objects_[where] != msg) {
+        bad_objects_[where] = msg;
+        hooks_.log(log_level::error, msg + "; keeping its previous version");
+      }
+      return std::nullopt;
+    }
+  }
+
+  asio::awaitable<void> list(http::client& api) {
+    std::map<std::string, T> fresh;
+    std::string list_rv, cont;
+    bool first = true;
+    do {
+      std::string target = with_selector(s_.path + "?limit=" + std::to_string(s_.page_size));
+      if (!cont.empty()) target += "&continue=" + query_escape(cont);
+      auto r = co_await api.request(http::request::get(target));
+      cont = take_page(r.body, fresh, list_rv, first);
+      first = false;
+    } while (!cont.empty());
+    ++lists_;
+    // Reconcile: what the list lacks was deleted meanwhile.
+    std::map<std::string, T> old = std::move(store_);
+    store_ = std::move(fresh);
+    rv_ = list_rv;
+    for (auto& [k, before] : old) {
+      auto it = store_.find(k);
+      if (it == store_.end()) hooks_.changed(&before, nullptr);
+      else if (!(it->second == before)) hooks_.changed(&before, &it->second);
+    }
+    for (auto& [k, after] : store_)
+      if (!old.count(k)) hooks_.changed(nullptr, &after);
+    synced_ = true;
+    failing_ = false;
+    hooks_.listed();
   }
 
   static std::string object_rv(const boost::json::value& v) {
