@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fuzz {
 
@@ -43,6 +44,21 @@ inline const std::filesystem::path& scratch_dir() {
   };
   static dir d;
   return d.path;
+}
+
+// The input cut at NUL bytes into exactly `n` parts (a target fed several
+// answers at once): the last part takes the rest, missing parts are empty.
+inline std::vector<std::string_view> parts(std::string_view in, std::size_t n) {
+  std::vector<std::string_view> out;
+  while (out.size() + 1 < n) {
+    auto nul = in.find('\0');
+    if (nul == std::string_view::npos) break;
+    out.push_back(in.substr(0, nul));
+    in.remove_prefix(nul + 1);
+  }
+  out.push_back(in);
+  out.resize(n);
+  return out;
 }
 
 // Writes `content` to `path`, replacing it.
