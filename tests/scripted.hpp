@@ -113,6 +113,7 @@ struct provisioner : command_loop {
   void start(inbox& in, outbox& out) {
     loop(in, out, [this](message m, outbox& o) {
       std::lock_guard lock(mutex_);
+      if (on_receive) on_receive(m);
       received.push_back(m);
       if (hold) {
         held.push_back(std::move(m));
@@ -131,6 +132,11 @@ struct provisioner : command_loop {
   void set_hold(bool h) {
     std::lock_guard lock(mutex_);
     hold = h;
+  }
+  // Called (on the extension's thread) with each message as it arrives.
+  void set_on_receive(std::function<void(const message&)> f) {
+    std::lock_guard lock(mutex_);
+    on_receive = std::move(f);
   }
   void release() {
     post([this](outbox& o) {
@@ -160,6 +166,7 @@ struct provisioner : command_loop {
     o.send(std::move(m));
   }
 
+  std::function<void(const message&)> on_receive;
   std::vector<message> received;
   std::vector<message> held;
   int failures = 0;

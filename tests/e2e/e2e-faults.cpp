@@ -54,10 +54,8 @@ void check_frontends_exactly(const whole_path& p, const std::vector<std::string>
 // ipalloc never gave one address twice: every address once in db_file, each
 // service at most one address in use, and the deployed services' addresses
 // distinct and in use by them. An address still held by a service that is
-// gone is an error, but for those of `may_leak` (see the kill -9 case), for
-// which it is reported.
-void check_addresses(const whole_path& p, const std::vector<std::string>& deployed,
-                     const std::set<std::string>& may_leak = {}) {
+// gone is an error.
+void check_addresses(const whole_path& p, const std::vector<std::string>& deployed) {
   auto db = allocations(p.ipalloc_db());
   std::set<std::string> ips, in_use_hosts;
   for (auto& [ip, a] : db) {
@@ -73,13 +71,7 @@ void check_addresses(const whole_path& p, const std::vector<std::string>& deploy
     for (auto& x : s) out += " " + x;
     return out;
   };
-  std::set<std::string> leaked, unexpected;
-  for (auto& h : extra) (may_leak.count(h) ? leaked : unexpected).insert(h);
-  CHECK_MESSAGE(unexpected.empty(), "addresses still held by services that are gone:" << list(unexpected));
-  if (!leaked.empty())
-    MESSAGE("KNOWN ISSUE: addresses allocated just before the kill to services removed while the daemon was "
-            "down are never released (the core had not recorded those services):"
-            << list(leaked));
+  CHECK_MESSAGE(extra.empty(), "addresses still held by services that are gone:" << list(extra));
   CHECK_MESSAGE(missing.empty(), "deployed services without an address in use:" << list(missing));
   auto services = p.daemon.services();
   std::set<std::string> vips;
@@ -284,12 +276,11 @@ TEST_CASE("kill -9 in the middle of 50 deploys, services removed meanwhile: the 
   for (auto& n : removed) CHECK_MESSAGE(p.nxdomain(n + ".example.test"), n);
   check_records_exactly(p, names(kept));
   check_frontends_exactly(p, names(kept));
-  // ipalloc writes db_file before it answers and the core records the
-  // answer after: a kill in between leaves addresses the restarted core knows
-  // nothing of. Of a service still listed, the address is found again (same
-  // host); of one removed meanwhile, nothing releases it.
-  std::set<std::string> in_flight_at_kill(removed.begin() + 5, removed.end());
-  check_addresses(p, names(kept), in_flight_at_kill);
+  // No address is left behind: the core journals a new service before its
+  // first step goes to ipalloc (write-ahead), so whatever ipalloc allocated
+  // before the kill belongs to a service the restarted core knows, and is
+  // released when that service turns out removed.
+  check_addresses(p, names(kept));
   // The removed services' addresses, those that had one, refuse connections.
   std::vector<std::string> removed_vips;
   for (auto& [ip, a] : allocations(p.ipalloc_db()))

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 using namespace interlook;
@@ -165,6 +167,41 @@ TEST_CASE("entries survive a stop and resume where they stood, in-progress steps
     core.request_stop();
     CHECK(core.wait() == 0);
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("write-ahead: a new service's first step is sent only once the journal records the service") {
+  // Otherwise a kill -9 between ipalloc's durable allocation and the core's
+  // group commit left an address held for a service the restart never knew.
+  auto dir = temp_dir();
+  auto path = dir + "/entries.json";
+  logger log(log_level::error, "stderr");
+  engine<reg> core(config_for("provider.script,ipam.script,dns.script"), log, std::make_unique<state_store>(path));
+  core.load_state();
+  core.start();
+  std::mutex m;
+  std::map<std::string, bool> recorded_first;  // service -> was it in the journal when ipam heard of it
+  core.extension<scripted::ipam>().set_on_receive([&](const message& msg) {
+    std::ifstream in(path + ".journal");
+    std::string journal((std::istreambuf_iterator<char>(in)), {});
+    std::lock_guard lock(m);
+    recorded_first.emplace(msg.service.name, journal.find("\"name\":\"" + msg.service.name + "\"") != std::string::npos);
+  });
+  auto& p = core.extension<scripted::provider>();
+  for (int i = 0; i < 50; ++i) p.add(web("s" + std::to_string(i)));
+  REQUIRE(core.await([](const state_machine& sm) {
+    if (sm.entries().size() != 50) return false;
+    for (const auto& [name, e] : sm.entries())
+      if (sm.state_name(e) != "deployed") return false;
+    return true;
+  }, 10s));
+  {
+    std::lock_guard lock(m);
+    REQUIRE(recorded_first.size() == 50);
+    for (const auto& [name, recorded] : recorded_first) CHECK_MESSAGE(recorded, name << " reached ipam before the journal had it");
+  }
+  core.request_stop();
+  CHECK(core.wait() == 0);
   std::filesystem::remove_all(dir);
 }
 

@@ -161,6 +161,28 @@ class state_machine {
   // While held, steps are not sent: an entry that reaches a new step is
   // recorded as in progress there and resumes from it after a restart.
   void hold_new_steps() { holding_ = true; }
+
+  // Write-ahead for new services (on when the owner persists the entries):
+  // the first step of an entry a provider has just created is kept back
+  // (take_held) until the journal that records the entry is on disk, and
+  // only then sent (send_held). Otherwise a crash in between could leave a
+  // provisioner's work (an allocated address) for a service the restarted
+  // core has never heard of, which nothing would ever undo.
+  void hold_first_steps(bool on) { write_ahead_ = on; }
+  using held_steps = std::vector<std::pair<std::size_t, message_ptr>>;
+  // The first steps kept back since the last call.
+  held_steps take_held() { return std::exchange(held_, {}); }
+  void send_held(held_steps&& held) {
+    for (auto& [step, box] : held) out_.send(step, std::move(box));
+    held.clear();
+  }
+  // At stop: kept-back steps are not sent; their entries stay in progress at
+  // their first step and resume there at the next start.
+  void drop_held(held_steps&& held) {
+    for (auto& [step, box] : held)
+      if (entry* e = by_ticket(box->ticket)) settle(*e);
+    held.clear();
+  }
   // Steps sent and not yet answered.
   std::size_t in_flight() const { return in_flight_; }
 
@@ -283,7 +305,9 @@ class state_machine {
       e.service = svc;
       debug([&] { return "new service " + name; });
       mark(e);
+      defer_send_ = write_ahead_;
       forward_from(name, e, 1);
+      defer_send_ = false;
       return;
     }
     // Rule 2. last_update alone is not journalled: losing it on a crash
@@ -489,6 +513,10 @@ class state_machine {
     e.sent = true;
     ++in_flight_;
     ++counters_.sent[p - 1][static_cast<std::size_t>(a)];
+    if (defer_send_) {
+      held_.emplace_back(p - 1, std::move(box));
+      return;
+    }
     out_.send(p - 1, std::move(box));
   }
 
@@ -641,6 +669,9 @@ class state_machine {
   clock::time_point next_housekeeping_;
   std::size_t in_flight_ = 0;
   bool holding_ = false;
+  bool write_ahead_ = false;
+  bool defer_send_ = false;  // the step being sent is a new entry's first
+  held_steps held_;
   bool track_changes_ = true;
   message_ptr* carrier_ = nullptr;  // the box being handled, reusable once
   bool batch_time_ = false;

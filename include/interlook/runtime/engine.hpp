@@ -91,6 +91,7 @@ class engine {
       if (Registry::is_provider(steps_[j])) provider_links_.push_back(links_.back().get());
     }
     machine_.track_changes(persistence_.enabled());
+    machine_.hold_first_steps(persistence_.enabled());
     // Build every extension of the workflow; a failure names it.
     for (auto s : steps_) {
       Registry::with_type(s, [&](auto type) {
@@ -289,6 +290,30 @@ class engine {
     for (auto& l : links_) l->to.get().flush();
   }
 
+  // Group commit, and the write-ahead of new services: their first steps
+  // go out once the batch recording them has been written (or has failed,
+  // which is logged: the daemon keeps running on what is in memory).
+  void commit(bool quiet = false) {
+    switch (persistence_.commit(machine_, quiet)) {
+      case entry_persistence::committed::busy:
+        return;
+      case entry_persistence::committed::submitted:
+        for (auto& h : machine_.take_held()) journalled_.push_back(std::move(h));
+        return;
+      case entry_persistence::committed::nothing:
+      case entry_persistence::committed::failed:
+        machine_.send_held(machine_.take_held());
+        flush_sends();
+        return;
+    }
+  }
+  void release_journalled() {
+    if (journalled_.empty() || !persistence_.idle()) return;
+    machine_.send_held(std::move(journalled_));
+    journalled_.clear();
+    flush_sends();
+  }
+
   void run_jobs() { requests_.run_jobs(machine_); }
   void check_waiters() { requests_.check_waiters(machine_); }
 
@@ -296,10 +321,11 @@ class engine {
     machine_.begin_batch();
     if (loaded_) machine_.resume_all();
     flush_sends();
-    persistence_.commit(machine_);
+    commit();
     while (!stop_requested_.load(std::memory_order_acquire)) {
       auto ticket = core_wake_.prepare();
       machine_.begin_batch();
+      release_journalled();
       std::size_t handled = drain();
       run_jobs();
       machine_.tick();
@@ -311,7 +337,8 @@ class engine {
       // announce again, provisioners are idempotent).
       // The write and its fsync happen on the journal writer's thread.
       if (clock::now() - persistence_.last_commit() >= commit_interval || (handled == 0 && persistence_.idle() && persistence_.fold_due(true)))
-        persistence_.commit(machine_, handled == 0);
+        commit(handled == 0);
+      release_journalled();
       check_waiters();
       if (handled == 0) {
         auto deadline = machine_.next_deadline();
@@ -333,6 +360,11 @@ class engine {
     machine_.begin_batch();
     drain();
     machine_.hold_new_steps();
+    // New services' first steps not yet sent stay in progress there (the
+    // final snapshot records them) and go out at the next start.
+    machine_.drop_held(machine_.take_held());
+    machine_.drop_held(std::move(journalled_));
+    journalled_.clear();
     auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(cfg_.shutdownTimeout);
     while (machine_.in_flight() > 0 && clock::now() < deadline) {
       auto ticket = core_wake_.prepare();
@@ -369,6 +401,7 @@ class engine {
   std::optional<std::pair<std::string, std::string>> failure_;
   core_requests requests_{core_wake_};
   bool loaded_ = false;
+  state_machine::held_steps journalled_;  // new services' first steps, in the batch being written
   static constexpr std::size_t spare_boxes = 1024;  // per provider
   static constexpr auto commit_interval = std::chrono::milliseconds(20);
 };

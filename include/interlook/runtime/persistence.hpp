@@ -77,10 +77,17 @@ class entry_persistence {
   // it is still writing the previous batch (then changes accumulate).
   // quiet: the core found nothing to do in its last pass, a good moment to
   // fold the journal into the state file.
-  void commit(state_machine& machine, bool quiet = false) {
-    if (!store_) return;  // changes are not tracked without a store
+  enum class committed {
+    busy,       // the writer is still on the previous batch: nothing taken
+    nothing,    // nothing had changed
+    submitted,  // every change so far is in the batch the writer now writes
+    failed,     // the batch could not be made (logged); changes go with the next
+  };
+
+  committed commit(state_machine& machine, bool quiet = false) {
+    if (!store_) return committed::nothing;  // changes are not tracked without a store
     if (!writer_) writer_ = std::make_unique<detail::journal_writer>(*store_, wake_);
-    if (!writer_->idle()) return;
+    if (!writer_->idle()) return committed::busy;
     if (auto failure = writer_->take_error()) {
       // Keep running on what is in memory; the next commit writes a full
       // snapshot so that nothing of the failed batch is lost.
@@ -89,7 +96,7 @@ class entry_persistence {
     }
     auto changes = machine.take_changes();
     bool fold = snapshot_needed_ || fold_due(quiet);
-    if (changes.empty() && !fold) return;
+    if (changes.empty() && !fold) return committed::nothing;
     last_commit_ = clock::now();
     try {
       if (fold) {
@@ -100,12 +107,12 @@ class entry_persistence {
         auto file = write_snapshot(machine, bytes);
         writer_->submit_snapshot(std::move(file), bytes);
         snapshot_needed_ = false;
-        return;
+        return committed::submitted;
       }
     } catch (const std::exception& e) {
       log_.error(std::string("cannot save entries: ") + e.what());
       snapshot_needed_ = true;
-      return;
+      return committed::failed;
     }
     // The writer's last buffer, with its capacity: a burst's batches then
     // need no growing and no fresh pages. The core only copies fields into
@@ -122,6 +129,7 @@ class entry_persistence {
       }
     }
     writer_->submit(std::move(records));
+    return committed::submitted;
   }
 
   bool idle() const { return !writer_ || writer_->idle(); }
