@@ -19,6 +19,7 @@
 // with a deadline; nothing sleeps for a fixed time to synchronise.
 
 #include "tests/http_client.hpp"
+#include "tests/peer_support.hpp"
 
 #include <interlook/support/json.hpp>
 
@@ -65,34 +66,11 @@ using clock_type = std::chrono::steady_clock;
 
 // --- Small things ------------------------------------------------------------
 
-inline std::string runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return fs::absolute(std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "interlook") + "/" + path).string();
-}
-
-inline std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct command_result {
-  int status = -1;
-  std::string output;  // standard output and error
-};
-
-inline command_result sh(const std::string& cmd) {
-  command_result r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using peer_support::command_result;
+using peer_support::free_port;
+using peer_support::quote;
+using peer_support::runfile;
+using peer_support::sh;
 
 inline std::string read_text(const fs::path& p) {
   std::ifstream in(p);
@@ -133,42 +111,7 @@ inline bool eventually(const std::function<bool()>& done, std::chrono::milliseco
   return done();
 }
 
-// A port free for both TCP and UDP on 127.0.0.1.
-inline unsigned short free_port() {
-  for (;;) {
-    int t = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(t, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(t, reinterpret_cast<sockaddr*>(&addr), &len);
-    int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    bool udp_free = ::bind(u, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(u);
-    ::close(t);
-    if (udp_free) return ntohs(addr.sin_port);
-  }
-}
-
-inline std::string random_secret() {
-  std::random_device rd;
-  std::string raw;
-  for (int i = 0; i < 32; ++i) raw += static_cast<char>(rd() & 0xff);
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < raw.size(); i += 3) {
-    unsigned v = static_cast<unsigned char>(raw[i]) << 16 | static_cast<unsigned char>(raw[i + 1]) << 8 |
-                 static_cast<unsigned char>(raw[i + 2]);
-    for (int k = 3; k >= 0; --k) out += b64[(v >> (6 * k)) & 63];
-  }
-  unsigned v = static_cast<unsigned char>(raw[i]) << 16 | static_cast<unsigned char>(raw[i + 1]) << 8;
-  out += b64[(v >> 18) & 63];
-  out += b64[(v >> 12) & 63];
-  out += b64[(v >> 6) & 63];
-  return out + "=";
-}
+inline std::string random_secret() { return peer_support::random_base64(32); }
 
 inline fs::path short_temp_dir(const std::string& prefix) {
   std::string tmpl = "/tmp/" + prefix + "XXXXXX";

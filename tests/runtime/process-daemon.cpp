@@ -3,6 +3,7 @@
 // SIGKILL and SIGTERM. Waiting is for observable conditions (the API's
 // answers), bounded in time.
 #include "tests/http_client.hpp"
+#include "tests/peer_support.hpp"
 
 #include <interlook/support/json.hpp>
 
@@ -27,22 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string daemon_binary() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return std::string(srcdir ? srcdir : ".") + "/interlook/examples/interlook";
-}
+std::string daemon_binary() { return peer_support::runfile("examples/interlook"); }
 
-unsigned short free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using peer_support::free_port;
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);

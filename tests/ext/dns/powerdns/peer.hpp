@@ -8,6 +8,8 @@
 #include <interlook/ext/dns/powerdns/powerdns.hpp>
 #include <interlook/http/blocking_client.hpp>
 
+#include "tests/peer_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -38,55 +40,11 @@ namespace powerdns_test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-inline std::string runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "interlook") + "/" + path;
-}
-
-// A port free for both TCP and UDP on 127.0.0.1.
-inline unsigned short free_port() {
-  for (;;) {
-    int t = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(t, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(t, reinterpret_cast<sockaddr*>(&addr), &len);
-    int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    bool udp_free = ::bind(u, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(u);
-    ::close(t);
-    if (udp_free) return ntohs(addr.sin_port);
-  }
-}
-
-inline std::string random_key() {
-  static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::random_device rd;
-  std::string out = "pdns-key-";
-  for (int i = 0; i < 24; ++i) out += chars[rd() % 62];
-  return out;
-}
-
-inline std::string shell(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = ::pclose(p);
-  if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
-
-inline std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using peer_support::free_port;
+using peer_support::quote;
+using peer_support::runfile;
+using peer_support::shell;
+inline std::string random_key() { return peer_support::random_token("pdns-key-"); }
 
 // ---- a tiny DNS client ------------------------------------------------------------
 

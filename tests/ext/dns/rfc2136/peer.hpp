@@ -7,6 +7,8 @@
 
 #include <interlook/ext/dns/rfc2136/rfc2136.hpp>
 
+#include "tests/peer_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -37,62 +39,12 @@ enum class server_kind { bind, knot };
 
 inline std::string kind_name(server_kind k) { return k == server_kind::bind ? "bind" : "knot"; }
 
-inline std::string runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return std::string(srcdir ? srcdir : ".") + "/interlook/" + path;
-}
-
-// A port free for both TCP and UDP on 127.0.0.1.
-inline unsigned short free_port() {
-  for (;;) {
-    int t = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(t, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(t, reinterpret_cast<sockaddr*>(&addr), &len);
-    int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    bool udp_free = ::bind(u, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(u);
-    ::close(t);
-    if (udp_free) return ntohs(addr.sin_port);
-  }
-}
-
-// A fresh 32-byte key in base64.
-inline std::string random_secret() {
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::random_device rd;
-  unsigned char key[33] = {};
-  for (int i = 0; i < 32; ++i) key[i] = static_cast<unsigned char>(rd());
-  std::string out;
-  for (int i = 0; i < 33; i += 3) {
-    unsigned v = key[i] << 16 | key[i + 1] << 8 | key[i + 2];
-    for (int k = 3; k >= 0; --k) out += b64[(v >> (6 * k)) & 63];
-  }
-  out.resize(43);  // 32 bytes: 42 full characters and one of 4 bits
-  return out + "=";
-}
-
-// Runs a shell command; its standard output, and its exit status in `status`.
-inline std::string shell(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = ::pclose(p);
-  if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
-
-inline std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using peer_support::free_port;
+using peer_support::quote;
+using peer_support::runfile;
+using peer_support::shell;
+// A fresh 32-byte TSIG key in base64.
+inline std::string random_secret() { return peer_support::random_base64(32); }
 
 struct answer {
   std::string status;                // NOERROR, NXDOMAIN, ...
