@@ -6,6 +6,7 @@
 //
 // Each case selects its own services with labelSelector itest=<case>, so
 // cases do not see each other's services.
+#include "tests/peer_support.hpp"
 #include <interlook/ext/provider/swarm/swarm.hpp>
 #include <interlook/testing/ext_runner.hpp>
 
@@ -41,28 +42,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string peer_script() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* ws = std::getenv("TEST_WORKSPACE");
-  return std::string(srcdir ? srcdir : ".") + "/" + (ws ? ws : "interlook") + "/tests/peers/docker/docker-peer.sh";
-}
+std::string peer_script() { return peer_support::runfile("tests/peers/docker/docker-peer.sh"); }
 
-struct command_result {
-  int status = -1;
-  std::string output;
-};
-
-command_result run(const std::string& cmd) {
-  command_result r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using peer_support::command_result;
+command_result run(const std::string& cmd) { return peer_support::sh(cmd); }
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p);
