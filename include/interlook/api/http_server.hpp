@@ -130,6 +130,7 @@ class http_server {
 
   http_server(const std::string& address, std::uint16_t port, handler h, logger& log, http_limits limits = {})
       : limits_(limits), acceptor_(io_), retry_accept_(io_), handler_(std::move(h)), log_(log) {
+    mailbox_->io = &io_;
     namespace asio = boost::asio;
     boost::system::error_code ec;
     auto ip = address.empty() ? asio::ip::address(asio::ip::address_v6::any())
@@ -150,7 +151,7 @@ class http_server {
   ~http_server() {
     {
       std::lock_guard lock(mailbox_->mutex);
-      mailbox_->open = false;  // late answers are dropped from here on
+      mailbox_->io = nullptr;  // late answers are dropped from here on
     }
     stop();
   }
@@ -268,11 +269,15 @@ class http_server {
       // Called on another thread, maybe after the server is gone: it holds
       // the session weakly (the deadline's wait keeps it alive meanwhile)
       // and posts only while the server's io_context still exists.
-      http_server::respond done = [weak = weak_from_this(), ex = stream_.get_executor(), mailbox = server_.mailbox_,
-                                   answered, version, keep_alive](http_reply r) {
+      // Nothing of the io_context is captured (not even the strand: an
+      // executor outliving its io_context is destroyed into freed memory);
+      // the server's one I/O thread runs what is posted, so the session is
+      // touched by that thread only.
+      http_server::respond done = [weak = weak_from_this(), mailbox = server_.mailbox_, answered, version,
+                                   keep_alive](http_reply r) {
         std::lock_guard lock(mailbox->mutex);
-        if (!mailbox->open) return;
-        boost::asio::post(ex, [weak, answered, version, keep_alive, r = std::move(r)]() mutable {
+        if (!mailbox->io) return;
+        boost::asio::post(*mailbox->io, [weak, answered, version, keep_alive, r = std::move(r)]() mutable {
           auto self = weak.lock();
           if (!self || answered->exchange(true)) return;
           self->pending_.cancel();
@@ -379,10 +384,10 @@ class http_server {
     std::make_shared<session>(std::move(socket), *this)->start();
   }
 
-  // Whether answers may still be posted to io_ (from other threads).
+  // Where answers from other threads are posted: io_ while it exists.
   struct mailbox {
     std::mutex mutex;
-    bool open = true;
+    boost::asio::io_context* io = nullptr;
   };
 
   // Declared before io_: sessions destroyed with io_ still reach them.
