@@ -267,12 +267,11 @@ class http_server {
         self->reply(error_reply(503, "the core is busy; try again"), version, keep_alive);
       });
       // Called on another thread, maybe after the server is gone: it holds
-      // the session weakly (the deadline's wait keeps it alive meanwhile)
-      // and posts only while the server's io_context still exists.
-      // Nothing of the io_context is captured (not even the strand: an
-      // executor outliving its io_context is destroyed into freed memory);
-      // the server's one I/O thread runs what is posted, so the session is
-      // touched by that thread only.
+      // the session weakly (the deadline's wait keeps it alive meanwhile),
+      // posts only while the server's io_context exists, and captures
+      // nothing of it (an executor, even a strand, outliving its io_context
+      // is destroyed into freed memory). The server's one I/O thread runs
+      // what is posted: the session is still touched by that thread only.
       http_server::respond done = [weak = weak_from_this(), mailbox = server_.mailbox_, answered, version,
                                    keep_alive](http_reply r) {
         std::lock_guard lock(mailbox->mutex);
