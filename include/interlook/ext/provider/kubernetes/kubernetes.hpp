@@ -290,6 +290,7 @@ class kubernetes {
         }
         case update::kind::keep:
           kept_.insert(u.name);
+          waiting_room_.erase(u.name);  // not usable now: not announced when room comes
           break;
       }
     }
@@ -320,18 +321,21 @@ class kubernetes {
   bool within_limits(const std::string& entry, const service& def, bool announced) {
     auto limits = cfg_.limits();
     std::string problem = limits.targets_problem(def);
-    if (problem.empty() && !announced && !limits.room_for_one_more(desired_.size())) problem = limits.services_problem();
-    if (problem.empty()) {
+    if (!problem.empty()) {
+      problem += announced ? "; keeping its last definition" : "; not announced";
+      waiting_room_.erase(entry);
+    } else if (!announced && !limits.room_for_one_more(desired_.size())) {
+      problem = limits.services_problem();
+      waiting_room_[entry] = def;  // announced when another goes
+    } else {
       over_limit_.erase(entry);
       waiting_room_.erase(entry);
       return true;
     }
-    if (limits.targets_problem(def).empty()) waiting_room_[entry] = def;  // announced when another goes
-    else waiting_room_.erase(entry);
     auto [at, fresh] = over_limit_.try_emplace(entry, problem);
     if (fresh || at->second != problem) {
       at->second = problem;
-      ctx_.error("service " + entry + ": " + problem + (announced ? "; keeping its last definition" : "; not announced"));
+      ctx_.error("service " + entry + ": " + problem);
     }
     return false;
   }
