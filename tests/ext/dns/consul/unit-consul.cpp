@@ -143,7 +143,7 @@ TEST_CASE("catalog helpers: alias to node name, node and transaction replies") {
   CHECK(why.find("empty label") != std::string::npos);
   CHECK_FALSE(cd::node_name("a b", why));
   CHECK_FALSE(cd::node_name(std::string(64, 'x') + ".test", why));
-  // Found by fuzz/consul_answers: "Www.." became the node name "www.".
+  // Found by fuzz/dns_consul: "Www.." became the node name "www.".
   CHECK_FALSE(cd::node_name("Www..", why));
   CHECK(why == "DNS alias \"Www..\" has an empty label");
   CHECK_FALSE(cd::node_name("..", why));

@@ -138,7 +138,7 @@ TEST_CASE("plan: a name someone else holds is a conflict naming it and its owner
                        "both.example.test. is also asked for by service one in this batch; left to it", pd::conflict);
 }
 
-TEST_CASE("a zone answer that cannot be trusted is refused, naming what is wrong (found by fuzz/powerdns_zone)") {
+TEST_CASE("a zone answer that cannot be trusted is refused, naming what is wrong (found by fuzz/dns_powerdns)") {
   // Two TXT RRsets for one name: the second hid the first, while the first
   // still marked the name ours, so a delete would have given up a name whose
   // TXT (as the view kept it) was someone else's.

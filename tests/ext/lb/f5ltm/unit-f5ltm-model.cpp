@@ -63,7 +63,7 @@ TEST_CASE("members compare by address and port in any order; weight 0 reads as 1
                     "target web.example is not an IP address (BIG-IP pool members need one)");
 }
 
-TEST_CASE("numbers out of BIG-IP's range read as such, never wrapped into it (found by fuzz/f5_answers)") {
+TEST_CASE("numbers out of BIG-IP's range read as such, never wrapped into it (found by fuzz/lb_f5ltm)") {
   auto member_of = [](const char* j) { return parse_member(bj::parse(j).as_object()); };
   // A ratio of 2^32 read as 0, and matched nothing it should.
   auto big = member_of(R"({"name":"10.0.0.1:80","address":"10.0.0.1","ratio":4294967296})");

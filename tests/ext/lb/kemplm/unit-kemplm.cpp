@@ -263,7 +263,7 @@ TEST_CASE("an answer counts as done only for a 2xx <Response stat=\"200\">; the 
   };
   CHECK(error(500, R"(<Response stat="200" code="ok"><Success/></Response>)") == "adding: ok (stat 200, HTTP 500, /access/addrs)");
   CHECK(error(200, R"(<Response code="ok"><Success/></Response>)") == "adding: ok (stat missing, HTTP 200, /access/addrs)");
-  // Found by fuzz/kemp_answers: a NUL or a newline in <Error> went into the
+  // Found by fuzz/lb_kemplm: a NUL or a newline in <Error> went into the
   // message as it was (cutting it short, or forging a log line).
   CHECK(error(200, std::string(R"(<Response stat="422"><Error>Unknown)") + '\0' + "\nVS</Error></Response>") ==
         "adding: Unknown  VS (stat 422, HTTP 200, /access/addrs)");

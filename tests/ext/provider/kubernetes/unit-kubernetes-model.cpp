@@ -74,7 +74,7 @@ TEST_CASE("decoding errors name the path of the bad value") {
 }
 
 TEST_CASE("a Service's name and namespace must be DNS labels (the entry name is name.namespace)") {
-  // Found by fuzz/kubernetes_answers: a Service without a name became the
+  // Found by fuzz/provider_kubernetes: a Service without a name became the
   // entry ".default", which refresh look-ups could not map back.
   CHECK(decode_error(R"j({"metadata":{"namespace":"default"},"spec":{}})j", 0) == "metadata.name: missing");
   CHECK(decode_error(R"j({"metadata":{"name":"a.b","namespace":"default"},"spec":{}})j", 0) ==
