@@ -31,11 +31,12 @@ class ext_runner {
 
   explicit ext_runner(const typename E::config& cfg)
       : log_(interlook::log_level::debug,
-             [this](interlook::log_level, std::string_view line) {
+             [this](interlook::log_level level, std::string_view line) {
                // called with the logger's mutex held
                {
                  std::lock_guard lock(lines_mutex_);
                  lines_.emplace_back(line);
+                 levels_.push_back(level);
                }
                lines_cv_.notify_all();
              }),
@@ -103,11 +104,12 @@ class ext_runner {
     return found;
   }
 
-  // How many log lines so far contain `text`.
-  std::size_t count_log(const std::string& text) {
+  // How many log lines so far contain `text` (at `level` or above).
+  std::size_t count_log(const std::string& text, interlook::log_level level = interlook::log_level::debug) {
     std::lock_guard lock(lines_mutex_);
     std::size_t n = 0;
-    for (const auto& l : lines_) n += l.find(text) != std::string::npos;
+    for (std::size_t i = 0; i < lines_.size(); ++i)
+      n += levels_[i] >= level && lines_[i].find(text) != std::string::npos;
     return n;
   }
 
@@ -127,6 +129,7 @@ class ext_runner {
   std::mutex lines_mutex_;
   std::condition_variable lines_cv_;
   std::vector<std::string> lines_;
+  std::vector<interlook::log_level> levels_;
   interlook::logger log_;
   interlook::extension_context ctx_;
   E ext_;

@@ -313,8 +313,17 @@ TEST_CASE("an API server that cannot be reached: an error naming it, nothing ann
   int at = r.await_log("API server http://127.0.0.1:1: ");
   REQUIRE(at >= 0);
   r.send(refresh("web.default"));
-  CHECK(r.await_log("cannot answer the refresh of web.default") >= 0);
+  int first = r.await_log("cannot answer the refresh of web.default");
+  REQUIRE(first >= 0);
   CHECK_FALSE(r.next(200ms));
+  // The housekeeper asks again at each pass: one warning per outage.
+  r.send(refresh("api.default"));
+  r.send(refresh("web.default"));
+  CHECK(r.await_log("cannot answer the refresh of api.default") > first);
+  CHECK(r.await_log("cannot answer the refresh of web.default", static_cast<std::size_t>(first) + 1) > first);
+  CHECK(r.count_log("cannot answer the refresh of") == 3);
+  CHECK(r.count_log("cannot answer the refresh of", interlook::log_level::warn) == 1);
+  CHECK_FALSE(r.next(100ms));
 }
 
 TEST_CASE("updateStatus: the VIP goes into a LoadBalancer's status on deployed (409 retried), out on undeployed; others' entries stay") {

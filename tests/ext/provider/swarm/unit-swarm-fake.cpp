@@ -229,6 +229,28 @@ TEST_CASE("stop is bounded while Docker is unreachable") {
   CHECK(std::chrono::steady_clock::now() - t < 1s);
 }
 
+TEST_CASE("refreshes while Docker is unreachable: unanswered, one line per attempt, one warning per outage") {
+  swarm::config c;
+  c.endpoint = "unix:///tmp/il-swarm-no-such-dir/docker.sock";
+  runner r(c);
+  REQUIRE(r.await_log("cannot reach Docker at", 0, 5s) >= 0);
+  message ask;
+  ask.action = action::refresh;
+  for (const char* name : {"a", "b"}) {
+    ask.service.name = name;
+    r.send(ask);
+  }
+  int first = r.await_log("cannot answer the refresh of a, b: Docker at", 0, 10s);
+  REQUIRE(first >= 0);
+  CHECK(r.await_log("nothing is undeployed", static_cast<std::size_t>(first), 0ms) == first);
+  ask.service.name = "c";
+  r.send(ask);
+  CHECK(r.await_log("cannot answer the refresh of c: Docker at", static_cast<std::size_t>(first), 10s) > first);
+  CHECK(r.count_log("cannot answer the refresh of", interlook::log_level::warn) == 1);
+  CHECK(r.count_log("cannot answer the refresh of") == 2);
+  CHECK_FALSE(r.next(100ms));  // never answered, least of all by a removal
+}
+
 TEST_CASE("limits: a service over maxTargets is skipped by name; past maxServices new services wait for room") {
   fake_docker d;
   healthy(d);

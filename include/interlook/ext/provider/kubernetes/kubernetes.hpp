@@ -619,6 +619,7 @@ class kubernetes {
       bool healthy = all_synced() && !any_failing();
       if (healthy == healthy_) return;
       healthy_ = healthy;
+      if (healthy) lookup_failures_reported_ = false;
       if (healthy && !last_failure_.empty()) {
         ctx_.info("API server " + origin_ + " answers again");
         last_failure_.clear();
@@ -771,9 +772,19 @@ class kubernetes {
           }
         }
       } catch (const std::exception& e) {
-        if (!stopping_)
-          ctx_.warn("cannot answer the refresh of " + entry + " (the watch is not healthy, and the look-up failed): " + e.what() +
-                    "; not answered");
+        if (!stopping_) {
+          // The housekeeper asks again for every stale Service at each pass
+          // while the API server is down: one warning per outage.
+          std::string line = "cannot answer the refresh of " + entry +
+                             " (the watch is not healthy, and the look-up failed): " + e.what() +
+                             "; not answered (nothing is undeployed for that)";
+          if (lookup_failures_reported_) {
+            ctx_.debug(line);
+          } else {
+            lookup_failures_reported_ = true;
+            ctx_.warn(line + "; until the API server answers again, further ones are logged at debug level");
+          }
+        }
         co_return;
       }
       if (stopping_) co_return;
@@ -907,6 +918,7 @@ class kubernetes {
     std::map<std::string, std::string> problems_;  // "ns/svc" -> the label problem logged
     std::string last_failure_;
     bool healthy_ = false;
+    bool lookup_failures_reported_ = false;
     bool stopping_ = false;
     std::map<std::string, status_goal> status_;
     std::set<boost::asio::steady_timer*> timers_;

@@ -256,6 +256,7 @@ class watcher {
     auto gen = ++generation_;
     boost::asio::co_spawn(io_, stream_events(gen, since), boost::asio::detached);
     co_await full_listing();
+    refresh_drops_reported_ = false;
     if (down_) {
       ctx_.info("Docker at " + s_.endpoint + " is reachable again (engine " + version.version + ", API " + api_.substr(2) +
                 "); listed " + std::to_string(known_ids_.size()) + " services");
@@ -552,11 +553,30 @@ class watcher {
                "; keeping the services last listed (nothing is deleted) and retrying");
   }
 
+  // One line per reconnect attempt, not one per service: the housekeeper asks
+  // again for every stale service at each pass while Docker is down. Only the
+  // first drop of an outage is a warning.
   void drop_refreshes(const std::string& failure) {
-    for (const auto& name : refreshes_)
-      ctx_.warn("cannot answer the refresh of " + name + ": Docker at " + s_.endpoint + " is unreachable (" + failure + ")");
+    if (refreshes_.empty()) return;
+    std::string names;
+    std::size_t listed = 0;
+    for (const auto& name : refreshes_) {
+      if (listed == max_names_logged) break;
+      names += (listed++ ? ", " : "") + name;
+    }
+    if (refreshes_.size() > listed) names += " and " + std::to_string(refreshes_.size() - listed) + " more";
+    std::string line = "cannot answer the refresh of " + names + ": Docker at " + s_.endpoint + " is unreachable (" +
+                       failure + "); nothing is undeployed for that";
+    if (refresh_drops_reported_) {
+      ctx_.debug(line);
+    } else {
+      refresh_drops_reported_ = true;
+      ctx_.warn(line + "; until Docker answers again, further ones are logged at debug level");
+    }
     refreshes_.clear();
   }
+
+  static constexpr std::size_t max_names_logged = 10;
 
   watcher_settings s_;
   extension_context& ctx_;
@@ -572,6 +592,7 @@ class watcher {
   // The io thread's alone.
   bool stopping_ = false;
   bool down_ = false;
+  bool refresh_drops_reported_ = false;
   bool connected_once_ = false;
   bool listed_in_session_ = false;
   std::string api_ = "/v1.41";
