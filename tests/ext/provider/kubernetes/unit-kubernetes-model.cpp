@@ -3,6 +3,7 @@
 // interlook's, and how their targets are counted.
 #include <interlook/ext/provider/kubernetes/kubernetes.hpp>
 #include <interlook/ext/provider/kubernetes/services.hpp>
+#include <interlook/http/url.hpp>
 
 #include <doctest/doctest.h>
 
@@ -132,7 +133,7 @@ TEST_CASE("label selectors parse, match and refuse what the API server would") {
   CHECK_THROWS_WITH(label_selector::parse("te am=x"), "label selector requirement \"te am=x\": invalid label key \"te am\"");
   CHECK_THROWS(label_selector::parse("a=b c"));
   CHECK_THROWS(label_selector::parse("env within (a)"));
-  CHECK(query_escape("team=edge,env in (a,b)") == "team%3Dedge%2Cenv%20in%20%28a%2Cb%29");
+  CHECK(interlook::http::percent_encode("team=edge,env in (a,b)") == "team%3Dedge%2Cenv%20in%20%28a%2Cb%29");
 }
 
 TEST_CASE("which Services are interlook's: type, selector, labels or annotations, the port") {

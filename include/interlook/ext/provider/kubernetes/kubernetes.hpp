@@ -43,6 +43,7 @@
 #include <interlook/ext/provider/kubernetes/reflector.hpp>
 #include <interlook/ext/provider/kubernetes/services.hpp>
 #include <interlook/http/client.hpp>
+#include <interlook/http/url.hpp>
 #include <interlook/support/duration.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -739,8 +740,8 @@ class kubernetes {
               std::string cont;
               do {
                 std::string target = "/apis/discovery.k8s.io/v1/namespaces/" + ns + "/endpointslices?labelSelector=" +
-                                     k8s::query_escape(std::string(k8s::service_name_label) + "=" + svc_name) + "&limit=500";
-                if (!cont.empty()) target += "&continue=" + k8s::query_escape(cont);
+                                     interlook::http::percent_encode(std::string(k8s::service_name_label) + "=" + svc_name) + "&limit=500";
+                if (!cont.empty()) target += "&continue=" + interlook::http::percent_encode(cont);
                 auto lr = co_await api_->request(http::request::get(target));
                 auto doc = k8s::parse_json(lr.body, "EndpointSlice list");
                 namespace jr = interlook::json_read;

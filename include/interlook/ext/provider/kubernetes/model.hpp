@@ -2,7 +2,7 @@
 // provider.kubernetes: the part of the Kubernetes API objects the provider
 // reads, decoded from Boost.JSON with errors that name where the bad value
 // is ("spec.ports[0].nodePort: expected an unsigned integer"), and label
-// selectors (parsed, matched and URL-encoded).
+// selectors (parsed and matched; http/url.hpp encodes them for a query).
 //
 // Decoding is lenient about what it does not read (unknown fields, kinds it
 // does not know) and strict about the type of what it reads, as Go's
@@ -498,24 +498,5 @@ class label_selector {
   std::string text_;
   std::vector<requirement> requirements_;
 };
-
-// Percent-encodes a query parameter value (everything but RFC 3986's
-// unreserved characters).
-inline std::string query_escape(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 }  // namespace interlook::ext::provider::k8s

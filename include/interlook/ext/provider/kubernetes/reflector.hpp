@@ -26,6 +26,7 @@
 
 #include <interlook/ext/provider/kubernetes/model.hpp>
 #include <interlook/http/client.hpp>
+#include <interlook/http/url.hpp>
 #include <interlook/support/log_level.hpp>
 
 #include <boost/asio/redirect_error.hpp>
@@ -315,12 +316,12 @@ class reflector {
   }
 
   std::string with_selector(std::string q) const {
-    if (!s_.selector.empty()) q += "&labelSelector=" + query_escape(s_.selector);
+    if (!s_.selector.empty()) q += "&labelSelector=" + interlook::http::percent_encode(s_.selector);
     return q;
   }
 
   std::string watch_target(std::chrono::seconds timeout) const {
-    return with_selector(s_.path + "?watch=1&resourceVersion=" + query_escape(rv_) + "&allowWatchBookmarks=true&timeoutSeconds=" +
+    return with_selector(s_.path + "?watch=1&resourceVersion=" + interlook::http::percent_encode(rv_) + "&allowWatchBookmarks=true&timeoutSeconds=" +
                          std::to_string(timeout.count()));
   }
 
@@ -349,7 +350,7 @@ class reflector {
     bool first = true;
     do {
       std::string target = with_selector(s_.path + "?limit=" + std::to_string(s_.page_size));
-      if (!cont.empty()) target += "&continue=" + query_escape(cont);
+      if (!cont.empty()) target += "&continue=" + interlook::http::percent_encode(cont);
       auto r = co_await api.request(http::request::get(target));
       cont = take_page(r.body, fresh, list_rv, first);
       first = false;
